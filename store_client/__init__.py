@@ -1,0 +1,66 @@
+"""The task/asset store client: scoped key/value stores that outlive retries and runs.
+
+A *task store* belongs to one task instance (dag, run, task, map index) and is shared by
+all its tries; its values expire. An *asset store* belongs to one data asset and is shared
+by every run; its values never expire. Both hold JSON values. The same API runs on an
+in-memory store, SQLite (the embedded default), PostgreSQL, and Airflow 3.3's own stores::
+
+    from store_client import connect, TaskScope, NEVER_EXPIRE
+
+    client = connect()
+    ts = client.task_store(TaskScope("dag", "run", "task"))
+    ts.set("job_id", "j-1", retention=NEVER_EXPIRE)
+
+Errors form one tree under :class:`StoreError` (see ``store_client._errors``).
+"""
+
+from store_client._backend import CleanupReport, CleanupRow, StoreBackend
+from store_client._client import StoreClient, connect
+from store_client._config import StoreSettings
+from store_client._errors import (
+    ConfigurationError,
+    InvalidKeyError,
+    InvalidRetentionError,
+    InvalidScopeError,
+    InvalidValueError,
+    RetentionTypeError,
+    SchemaVersionError,
+    StoreAuthError,
+    StoreBackendError,
+    StoreError,
+    StoreUnavailableError,
+    ValueTooLargeError,
+)
+from store_client._memory import MemoryBackend
+from store_client._retry import RetryPolicy
+from store_client._scopes import AssetScope, TaskScope
+from store_client._stores import AssetStore, TaskStore
+from store_client._values import NEVER_EXPIRE
+
+__all__ = [
+    "NEVER_EXPIRE",
+    "AssetScope",
+    "AssetStore",
+    "CleanupReport",
+    "CleanupRow",
+    "ConfigurationError",
+    "InvalidKeyError",
+    "InvalidRetentionError",
+    "InvalidScopeError",
+    "InvalidValueError",
+    "MemoryBackend",
+    "RetentionTypeError",
+    "RetryPolicy",
+    "SchemaVersionError",
+    "StoreAuthError",
+    "StoreBackend",
+    "StoreBackendError",
+    "StoreClient",
+    "StoreError",
+    "StoreSettings",
+    "StoreUnavailableError",
+    "TaskScope",
+    "TaskStore",
+    "ValueTooLargeError",
+    "connect",
+]

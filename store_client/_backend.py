@@ -1,0 +1,115 @@
+"""The backend interface: one small abstract class every store backend implements.
+
+How it works: a backend stores already-validated, already-encoded JSON text under a
+scope and a key. Stores (``TaskStore``/``AssetStore``) do all validation, encoding and
+expiry arithmetic before they call it, so a backend never sees a bad key, value or
+retention, and the semantics are identical on every backend. The caller passes ``now``
+(UTC) to every call that cares about expiry, so rows with ``expires_at <= now`` are
+invisible to ``get``/``items`` before any cleanup, and tests can move the clock.
+
+The async methods default to running the sync method in a worker thread; a backend with
+a native async client (HTTP) overrides them. Nothing is written twice to serve both.
+
+What it does not do: validate input, retry, or translate errors itself; each concrete
+backend translates its library's exceptions into ``store_client``'s error tree at its
+own boundary and applies its ``RetryPolicy``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from datetime import datetime
+
+from store_client._scopes import AssetScope, TaskScope
+
+__all__ = ["CleanupReport", "CleanupRow", "Scope", "StoreBackend"]
+
+Scope = TaskScope | AssetScope
+
+
+@dataclass(frozen=True, slots=True)
+class CleanupRow:
+    """One expired task-store row: what a dry-run cleanup would delete."""
+
+    dag_id: str
+    run_id: str
+    task_id: str
+    map_index: int
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class CleanupReport:
+    """What ``cleanup`` did: ``count`` rows deleted (dry run: would delete), and, on a dry
+    run only, every such row in ``rows``."""
+
+    count: int
+    dry_run: bool = False
+    rows: tuple[CleanupRow, ...] = ()
+
+
+class StoreBackend(ABC):
+    """Storage of encoded JSON values by scope and key. Subclass it to add a backend."""
+
+    @abstractmethod
+    def get(self, scope: Scope, key: str, *, now: datetime) -> str | None:
+        """The live value's JSON text, or ``None`` if absent or expired."""
+
+    @abstractmethod
+    def put(self, scope: Scope, key: str, value: str, *, expires_at: datetime | None,
+            now: datetime) -> None:
+        """Insert or replace a value (asset scopes always pass ``expires_at=None``)."""
+
+    @abstractmethod
+    def delete(self, scope: Scope, key: str) -> None:
+        """Delete one key; deleting an absent key is not an error."""
+
+    @abstractmethod
+    def clear(self, scope: Scope, *, all_map_indices: bool = False) -> None:
+        """Delete every key of the scope (of every map index of the task, if asked)."""
+
+    @abstractmethod
+    def items(self, scope: Scope, *, now: datetime) -> dict[str, str]:
+        """Every live key of the scope and its JSON text."""
+
+    @abstractmethod
+    def compare_and_set(self, scope: AssetScope, key: str, expected: str | None, new: str,
+                        *, now: datetime) -> bool:
+        """Atomically write ``new`` if the current JSON text is ``expected`` (``None``:
+        the key is absent). True if written."""
+
+    @abstractmethod
+    def cleanup(self, *, now: datetime, dry_run: bool = False,
+                batch_size: int = 0) -> CleanupReport:
+        """Delete task-store rows with ``expires_at <= now``; never asset rows."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
+        """Release connections. The default has nothing to release."""
+
+    async def aget(self, scope: Scope, key: str, *, now: datetime) -> str | None:
+        """Async :meth:`get`."""
+        return await asyncio.to_thread(self.get, scope, key, now=now)
+
+    async def aput(self, scope: Scope, key: str, value: str, *, expires_at: datetime | None,
+                   now: datetime) -> None:
+        """Async :meth:`put`."""
+        await asyncio.to_thread(self.put, scope, key, value, expires_at=expires_at, now=now)
+
+    async def adelete(self, scope: Scope, key: str) -> None:
+        """Async :meth:`delete`."""
+        await asyncio.to_thread(self.delete, scope, key)
+
+    async def aclear(self, scope: Scope, *, all_map_indices: bool = False) -> None:
+        """Async :meth:`clear`."""
+        await asyncio.to_thread(self.clear, scope, all_map_indices=all_map_indices)
+
+    async def aitems(self, scope: Scope, *, now: datetime) -> dict[str, str]:
+        """Async :meth:`items`."""
+        return await asyncio.to_thread(self.items, scope, now=now)
+
+    async def acompare_and_set(self, scope: AssetScope, key: str, expected: str | None,
+                               new: str, *, now: datetime) -> bool:
+        """Async :meth:`compare_and_set`."""
+        return await asyncio.to_thread(self.compare_and_set, scope, key, expected, new, now=now)

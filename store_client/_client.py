@@ -1,0 +1,117 @@
+"""``connect()`` and :class:`StoreClient`: pick a backend from a URL and hand out stores.
+
+How it works: :func:`connect` resolves settings (keywords, then ``RESUMABLE_*``
+environment variables, then defaults), fails on a bad value before connecting, and builds
+the backend the URL names: ``memory://``, ``sqlite:///PATH`` (the default: a file under
+the user's state directory) or ``postgresql+psycopg://...``. The client then binds the
+backend to scopes: ``task_store(TaskScope(...))``, ``asset_store(AssetScope(...))``.
+
+What it does not do: open a connection in ``connect()``; SQL tables are created on the
+first operation. The Airflow REST backend (``https://.../api/v2``) is not in this
+release; its URL is refused with a clear error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timezone
+from types import TracebackType
+
+from store_client._backend import CleanupReport, StoreBackend
+from store_client._config import StoreSettings, resolve_settings
+from store_client._errors import ConfigurationError, InvalidScopeError
+from store_client._memory import MemoryBackend
+from store_client._retry import DEFAULT_RETRY, RetryPolicy
+from store_client._scopes import AssetScope, TaskScope
+from store_client._stores import AssetStore, TaskStore
+
+__all__ = ["StoreClient", "connect"]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class StoreClient:
+    """A connection to one store, handing out task and asset stores bound to scopes."""
+
+    def __init__(self, backend: StoreBackend, settings: StoreSettings | None = None, *,
+                 clock: Callable[[], datetime] = _utcnow) -> None:
+        self.backend = backend
+        self.settings = settings or StoreSettings(url=f"{type(backend).__name__}://")
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        return f"StoreClient({self.settings.url!r})"
+
+    def task_store(self, scope: TaskScope) -> TaskStore:
+        """The store of one task instance (shared by its retries)."""
+        if not isinstance(scope, TaskScope):
+            raise InvalidScopeError(
+                f"task_store() takes a TaskScope, got {type(scope).__name__}")
+        return TaskStore(self.backend, scope, self.settings, self._clock)
+
+    def asset_store(self, scope: AssetScope | str) -> AssetStore:
+        """The store of one asset; a ``str`` is taken as the asset's name."""
+        if isinstance(scope, str):
+            scope = AssetScope(name=scope)
+        if not isinstance(scope, AssetScope):
+            raise InvalidScopeError(
+                f"asset_store() takes an AssetScope or a name, got {type(scope).__name__}")
+        return AssetStore(self.backend, scope, self.settings, self._clock)
+
+    def cleanup(self, *, dry_run: bool = False, batch_size: int = 0) -> CleanupReport:
+        """Delete expired task-store rows, in batches of ``batch_size`` (0 = one statement).
+
+        ``NEVER_EXPIRE`` rows and asset rows are never touched. With ``dry_run=True``
+        nothing is deleted and the report lists every row that would be.
+        """
+        if type(batch_size) is not int or batch_size < 0:
+            raise ConfigurationError(f"batch_size must be an int >= 0, got {batch_size!r}")
+        return self.backend.cleanup(now=self._clock(), dry_run=dry_run, batch_size=batch_size)
+
+    def close(self) -> None:
+        """Release the backend's connections."""
+        self.backend.close()
+
+    def __enter__(self) -> StoreClient:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+def _backend_for(settings: StoreSettings, retry: RetryPolicy) -> StoreBackend:
+    if settings.scheme == "memory":
+        return MemoryBackend()
+    if settings.scheme in ("sqlite", "postgresql", "postgres"):
+        from store_client._sql import SqlBackend  # SQLAlchemy loads only when needed
+
+        return SqlBackend(settings.url, retry=retry)
+    raise ConfigurationError(
+        f"store URL {settings.url!r}: the Airflow REST API backend is not available in this "
+        "release; use sqlite:// or postgresql+psycopg://")
+
+
+def connect(
+    url: str | None = None,
+    *,
+    default_retention_days: int | None = None,
+    max_value_bytes: int | None = None,
+    retry: RetryPolicy | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> StoreClient:
+    """Connect to a store. What is not given comes from the environment.
+
+    ``url`` (``RESUMABLE_STORE_URL``; default: a SQLite file under the user's state
+    directory), ``default_retention_days`` (``RESUMABLE_DEFAULT_RETENTION_DAYS``, 30;
+    0 = never expire), ``max_value_bytes`` (``RESUMABLE_MAX_VALUE_BYTES``, 65536; 0 = no
+    limit). ``retry`` bounds the retries of an unavailable store; ``clock`` returns the
+    current aware UTC time (for tests). A bad value raises ``ConfigurationError``
+    naming the keyword or variable.
+    """
+    settings = resolve_settings(
+        url, default_retention_days=default_retention_days, max_value_bytes=max_value_bytes)
+    backend = _backend_for(settings, retry or DEFAULT_RETRY)
+    return StoreClient(backend, settings, clock=clock or _utcnow)

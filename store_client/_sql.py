@@ -1,0 +1,271 @@
+"""The SQL backend: SQLite (the embedded default) and PostgreSQL, through SQLAlchemy Core.
+
+How it works: one ``Engine`` per backend; every operation is one short transaction of
+one prepared statement (``put`` is an ``INSERT ... ON CONFLICT DO UPDATE``), so a crash
+leaves either the old row or the new one. ``compare_and_set`` is one conditional
+statement (``UPDATE ... WHERE value = :expected``, or ``INSERT ... ON CONFLICT DO
+NOTHING`` when ``expected`` is absent), atomic across processes on both databases.
+Tables are created on first use (see ``_sql_schema``). SQLite runs in WAL mode with
+``synchronous=NORMAL``: a killed process never loses a committed write; a power loss
+may lose the last few. Errors are translated here: connection failures, timeouts and
+"database is locked" become :class:`StoreUnavailableError` and are retried under the
+:class:`RetryPolicy`; anything else becomes :class:`StoreBackendError` at once.
+
+What it does not do: pool tuning beyond SQLAlchemy's defaults, or other databases.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+from sqlalchemy import ColumnElement, Engine, and_, bindparam, create_engine, event, or_, select
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import StaticPool
+from sqlalchemy.sql.elements import BindParameter
+
+from store_client._backend import CleanupReport, CleanupRow, Scope, StoreBackend
+from store_client._errors import (
+    ConfigurationError,
+    StoreBackendError,
+    StoreError,
+    StoreUnavailableError,
+)
+from store_client._retry import DEFAULT_RETRY, RetryPolicy
+from store_client._scopes import AssetScope, TaskScope
+from store_client._sql_schema import asset_state, ensure_schema, task_state
+
+__all__ = ["SqlBackend", "create_store_engine"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+_SQLITE_BUSY_TIMEOUT_S = 10.0
+_t, _a = task_state.c, asset_state.c
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute(f"PRAGMA busy_timeout={int(_SQLITE_BUSY_TIMEOUT_S * 1000)}")
+    cursor.close()
+
+
+def create_store_engine(url: str) -> Engine:
+    """An ``Engine`` for a ``sqlite:`` or ``postgresql:`` store URL."""
+    try:
+        parsed = make_url(url)
+    except sa_exc.ArgumentError as exc:
+        raise ConfigurationError(f"store URL {url!r} is not a valid database URL") from exc
+    backend = parsed.get_backend_name()
+    if backend in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+        try:
+            import psycopg  # noqa: F401
+        except ImportError as exc:
+            raise ConfigurationError(
+                "a postgresql:// store needs psycopg: pip install 'resumable[postgres]'"
+            ) from exc
+        return create_engine(parsed, connect_args={"connect_timeout": 5})
+    if backend == "sqlite":
+        database = parsed.database or ""
+        if database in ("", ":memory:"):
+            engine = create_engine(
+                parsed, poolclass=StaticPool, connect_args={"check_same_thread": False}
+            )
+        else:
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(parsed, connect_args={"timeout": _SQLITE_BUSY_TIMEOUT_S})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    raise ConfigurationError(f"store URL {url!r}: unsupported database {backend!r}")
+
+
+def _translate(exc: sa_exc.SQLAlchemyError, where: str) -> StoreError:
+    """Map a SQLAlchemy error to the store client's error tree."""
+    detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:300]
+    transient = isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError,
+                                 sa_exc.TimeoutError)) or getattr(
+        exc, "connection_invalidated", False)
+    if transient:
+        return StoreUnavailableError(f"store {where} is unavailable: {detail}")
+    return StoreBackendError(f"store {where} failed: {detail}")
+
+
+def _task_match(scope: TaskScope, *, all_map_indices: bool = False) -> ColumnElement[bool]:
+    clauses = [_t.dag_id == scope.dag_id, _t.run_id == scope.run_id,
+               _t.task_id == scope.task_id]
+    if not all_map_indices:
+        clauses.append(_t.map_index == scope.map_index)
+    return and_(*clauses)
+
+
+def _live(now: datetime | BindParameter[datetime]) -> ColumnElement[bool]:
+    return or_(_t.expires_at.is_(None), _t.expires_at > now)
+
+
+class SqlBackend(StoreBackend):
+    """A :class:`StoreBackend` on SQLite or PostgreSQL; safe across threads and processes."""
+
+    def __init__(self, url: str, *, retry: RetryPolicy = DEFAULT_RETRY) -> None:
+        self.engine = create_store_engine(url)
+        self.retry = retry
+        self._where = self.engine.url.render_as_string(hide_password=True)
+        self._schema_ready = False
+        self._schema_lock = threading.Lock()
+        self._insert = (postgresql.insert if self.engine.dialect.name == "postgresql"
+                        else sqlite.insert)
+        self._task_upsert = self._insert(task_state)
+        self._task_upsert = self._task_upsert.on_conflict_do_update(
+            index_elements=["dag_id", "run_id", "task_id", "map_index", "key"],
+            set_={"value": self._task_upsert.excluded.value,
+                  "updated_at": self._task_upsert.excluded.updated_at,
+                  "expires_at": self._task_upsert.excluded.expires_at},
+        )
+        self._asset_upsert = self._insert(asset_state)
+        self._asset_upsert = self._asset_upsert.on_conflict_do_update(
+            index_elements=["asset", "key"],
+            set_={"value": self._asset_upsert.excluded.value,
+                  "updated_at": self._asset_upsert.excluded.updated_at},
+        )
+        self._asset_insert_new = self._insert(asset_state).on_conflict_do_nothing(
+            index_elements=["asset", "key"])
+        self._task_get = select(_t.value).where(
+            _t.dag_id == bindparam("d"), _t.run_id == bindparam("r"),
+            _t.task_id == bindparam("t"), _t.map_index == bindparam("m"),
+            _t.key == bindparam("k"),
+            _live(bindparam("now", type_=_t.expires_at.type)),
+        )
+        self._asset_get = select(_a.value).where(_a.asset == bindparam("a"),
+                                                 _a.key == bindparam("k"))
+
+    # -- plumbing -------------------------------------------------------------------
+
+    def _run(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run one operation with schema creation, error translation and retries."""
+        return self.retry.call(self._attempt, fn, *args, **kwargs)
+
+    def _attempt(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            if not self._schema_ready:
+                with self._schema_lock:
+                    if not self._schema_ready:
+                        ensure_schema(self.engine)
+                        self._schema_ready = True
+            return fn(*args, **kwargs)
+        except sa_exc.SQLAlchemyError as exc:
+            raise _translate(exc, self._where) from exc
+
+    # -- operations -----------------------------------------------------------------
+
+    def get(self, scope: Scope, key: str, *, now: datetime) -> str | None:
+        return self._run(self._get, scope, key, now)
+
+    def _get(self, scope: Scope, key: str, now: datetime) -> str | None:
+        with self.engine.connect() as conn:
+            if isinstance(scope, TaskScope):
+                return conn.scalar(self._task_get, {
+                    "d": scope.dag_id, "r": scope.run_id, "t": scope.task_id,
+                    "m": scope.map_index, "k": key, "now": now})
+            return conn.scalar(self._asset_get, {"a": scope.identity, "k": key})
+
+    def put(self, scope: Scope, key: str, value: str, *, expires_at: datetime | None,
+            now: datetime) -> None:
+        self._run(self._put, scope, key, value, expires_at, now)
+
+    def _put(self, scope: Scope, key: str, value: str, expires_at: datetime | None,
+             now: datetime) -> None:
+        with self.engine.begin() as conn:
+            if isinstance(scope, TaskScope):
+                conn.execute(self._task_upsert, {
+                    "dag_id": scope.dag_id, "run_id": scope.run_id, "task_id": scope.task_id,
+                    "map_index": scope.map_index, "key": key, "value": value,
+                    "updated_at": now, "expires_at": expires_at})
+            else:
+                conn.execute(self._asset_upsert, {
+                    "asset": scope.identity, "key": key, "value": value, "updated_at": now})
+
+    def delete(self, scope: Scope, key: str) -> None:
+        self._run(self._delete, scope, key)
+
+    def _delete(self, scope: Scope, key: str) -> None:
+        with self.engine.begin() as conn:
+            if isinstance(scope, TaskScope):
+                conn.execute(task_state.delete().where(_task_match(scope), _t.key == key))
+            else:
+                conn.execute(asset_state.delete().where(
+                    _a.asset == scope.identity, _a.key == key))
+
+    def clear(self, scope: Scope, *, all_map_indices: bool = False) -> None:
+        self._run(self._clear, scope, all_map_indices)
+
+    def _clear(self, scope: Scope, all_map_indices: bool) -> None:
+        with self.engine.begin() as conn:
+            if isinstance(scope, TaskScope):
+                conn.execute(task_state.delete().where(
+                    _task_match(scope, all_map_indices=all_map_indices)))
+            else:
+                conn.execute(asset_state.delete().where(_a.asset == scope.identity))
+
+    def items(self, scope: Scope, *, now: datetime) -> dict[str, str]:
+        return self._run(self._items, scope, now)
+
+    def _items(self, scope: Scope, now: datetime) -> dict[str, str]:
+        if isinstance(scope, TaskScope):
+            query = select(_t.key, _t.value).where(_task_match(scope), _live(now))
+        else:
+            query = select(_a.key, _a.value).where(_a.asset == scope.identity)
+        with self.engine.connect() as conn:
+            return {key: value for key, value in conn.execute(query)}
+
+    def compare_and_set(self, scope: AssetScope, key: str, expected: str | None, new: str,
+                        *, now: datetime) -> bool:
+        return self._run(self._compare_and_set, scope, key, expected, new, now)
+
+    def _compare_and_set(self, scope: AssetScope, key: str, expected: str | None, new: str,
+                         now: datetime) -> bool:
+        with self.engine.begin() as conn:
+            if expected is None:
+                result = conn.execute(self._asset_insert_new, {
+                    "asset": scope.identity, "key": key, "value": new, "updated_at": now})
+            else:
+                result = conn.execute(
+                    asset_state.update()
+                    .where(_a.asset == scope.identity, _a.key == key, _a.value == expected)
+                    .values(value=new, updated_at=now))
+            return bool(result.rowcount == 1)
+
+    def cleanup(self, *, now: datetime, dry_run: bool = False,
+                batch_size: int = 0) -> CleanupReport:
+        expired = and_(_t.expires_at.is_not(None), _t.expires_at <= now)
+        if dry_run:
+            query = select(_t.dag_id, _t.run_id, _t.task_id, _t.map_index, _t.key).where(
+                expired).order_by(_t.id)
+            rows = self._run(self._fetch_rows, query)
+            return CleanupReport(count=len(rows), dry_run=True, rows=rows)
+        if batch_size <= 0:
+            return CleanupReport(count=self._run(self._delete_where, expired))
+        batch = select(_t.id).where(expired).order_by(_t.id).limit(batch_size)
+        total = 0
+        while True:
+            deleted = self._run(self._delete_where, and_(_t.id.in_(batch.scalar_subquery()),
+                                                         expired))
+            total += deleted
+            if deleted < batch_size:
+                return CleanupReport(count=total)
+
+    def _fetch_rows(self, query: Any) -> tuple[CleanupRow, ...]:
+        with self.engine.connect() as conn:
+            return tuple(CleanupRow(*row) for row in conn.execute(query))
+
+    def _delete_where(self, condition: ColumnElement[bool]) -> int:
+        with self.engine.begin() as conn:
+            return int(conn.execute(task_state.delete().where(condition)).rowcount)
+
+    def close(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,150 @@
+"""The SQL store's tables and its schema version, created on first use.
+
+How it works: three tables. ``resumable_task_state`` holds task-store rows keyed by
+``(dag_id, run_id, task_id, map_index, key)`` with an integer surrogate ``id`` (so
+cleanup can delete in portable batches) and a nullable ``expires_at`` (NULL = never).
+``resumable_asset_state`` holds asset-store rows keyed by ``(asset, key)``; assets
+never expire. ``resumable_meta`` holds ``schema_version``. :func:`ensure_schema` creates
+what is missing with ``CREATE ... IF NOT EXISTS`` (on PostgreSQL under an advisory lock,
+since concurrent ``CREATE TABLE IF NOT EXISTS`` can still collide there), records the
+version, and refuses a store written by a newer release. ``MIGRATIONS`` maps a version
+to the function that upgrades a store from it to the next one; a release that changes
+the tables adds an entry there.
+
+Timestamps are stored in UTC: ``timestamptz`` on PostgreSQL, naive UTC text on SQLite
+(whose text comparison then orders them correctly); Python always sees aware datetimes.
+
+What it does not do: downgrade, or migrate from anything but an older schema of ours.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Final
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    DateTime,
+    Dialect,
+    Engine,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    select,
+    text,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.schema import CreateIndex, CreateTable
+from sqlalchemy.types import TypeDecorator
+
+from store_client._errors import SchemaVersionError
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "asset_state", "ensure_schema", "meta", "task_state"]
+
+SCHEMA_VERSION: Final = 1
+_ADVISORY_LOCK_ID: Final = 0x7265_7375_6D61  # "resuma"
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, on every dialect."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = value.astimezone(timezone.utc)
+        return value if dialect.name == "postgresql" else value.replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+metadata = MetaData()
+
+_Id = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrements INTEGER only
+
+task_state = Table(
+    "resumable_task_state",
+    metadata,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("dag_id", String(250), nullable=False),
+    Column("run_id", String(250), nullable=False),
+    Column("task_id", String(250), nullable=False),
+    Column("map_index", Integer, nullable=False),
+    Column("key", String(250), nullable=False),
+    Column("value", Text, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=True),
+    UniqueConstraint(
+        "dag_id", "run_id", "task_id", "map_index", "key", name="uq_resumable_task_state"
+    ),
+)
+Index("ix_resumable_task_state_expires_at", task_state.c.expires_at)
+
+asset_state = Table(
+    "resumable_asset_state",
+    metadata,
+    Column("asset", String(1500), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+meta = Table(
+    "resumable_meta",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", String(250), nullable=False),
+)
+
+#: version -> function upgrading a store at that version to version + 1.
+MIGRATIONS: Final[dict[int, Callable[[Connection], None]]] = {}
+
+
+def _create_missing(conn: Connection) -> None:
+    for table in metadata.sorted_tables:
+        conn.execute(CreateTable(table, if_not_exists=True))
+        for index in table.indexes:
+            conn.execute(CreateIndex(index, if_not_exists=True))
+
+
+
+def ensure_schema(engine: Engine) -> int:
+    """Create missing tables, migrate an older schema, and return the schema version."""
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_LOCK_ID})
+        _create_missing(conn)
+        insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        conn.execute(
+            insert(meta)
+            .values(name="schema_version", value=str(SCHEMA_VERSION))
+            .on_conflict_do_nothing(index_elements=["name"])
+        )
+        found = int(conn.execute(
+            select(meta.c.value).where(meta.c.name == "schema_version")).scalar_one())
+        if found > SCHEMA_VERSION:
+            raise SchemaVersionError(
+                f"the store's schema is version {found}, newer than this release supports "
+                f"({SCHEMA_VERSION}); upgrade resumable"
+            )
+        while found < SCHEMA_VERSION:
+            MIGRATIONS[found](conn)
+            found += 1
+            conn.execute(
+                meta.update().where(meta.c.name == "schema_version").values(value=str(found))
+            )
+    return found
