@@ -16,6 +16,7 @@ What it does not do: pool tuning beyond SQLAlchemy's defaults, or other database
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Callable
 from datetime import datetime
@@ -73,6 +74,10 @@ def create_store_engine(url: str) -> Engine:
             ) from exc
         return create_engine(parsed, connect_args={"connect_timeout": 5})
     if backend == "sqlite":
+        if sqlite3.sqlite_version_info < (3, 35):
+            raise ConfigurationError(
+                f"the SQLite store needs SQLite 3.35 or later (RETURNING); this Python has "
+                f"{sqlite3.sqlite_version}")
         database = parsed.database or ""
         if database in ("", ":memory:"):
             engine = create_engine(
@@ -134,7 +139,7 @@ class SqlBackend(StoreBackend):
                   "updated_at": self._asset_upsert.excluded.updated_at},
         )
         self._asset_insert_new = self._insert(asset_state).on_conflict_do_nothing(
-            index_elements=["asset", "key"])
+            index_elements=["asset", "key"]).returning(_a.key)
         self._task_get = select(_t.value).where(
             _t.dag_id == bindparam("d"), _t.run_id == bindparam("r"),
             _t.task_id == bindparam("t"), _t.map_index == bindparam("m"),
@@ -237,8 +242,10 @@ class SqlBackend(StoreBackend):
                 result = conn.execute(
                     asset_state.update()
                     .where(_a.asset == scope.identity, _a.key == key, _a.value == expected)
-                    .values(value=new, updated_at=now))
-            return bool(result.rowcount == 1)
+                    .values(value=new, updated_at=now)
+                    .returning(_a.key))
+            # RETURNING, not rowcount: psycopg reports -1 for INSERT ... ON CONFLICT here.
+            return result.first() is not None
 
     def cleanup(self, *, now: datetime, dry_run: bool = False,
                 batch_size: int = 0) -> CleanupReport:

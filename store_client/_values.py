@@ -60,10 +60,30 @@ def validate_key(key: object) -> str:
     return key
 
 
-def _where(loc: tuple[int | str, ...]) -> str:
-    """Render a pydantic error location as a JSON-path-like suffix."""
-    path = "".join(f"[{part!r}]" for part in loc if part not in ("[key]",))
-    return f" at {path}" if path else ""
+def _locate(value: object, loc: tuple[int | str, ...]) -> tuple[str, object]:
+    """Follow a pydantic error location into ``value``: (JSON path, offending part).
+
+    pydantic's ``JsonValue`` locations interleave union tags with the path (``('dict',
+    'a', 'list', 0)``); a tag is skipped when it names the container it stands before.
+    """
+    node: Any = value
+    path = ""
+    parts = list(loc)
+    while parts:
+        part = parts.pop(0)
+        if part == _TAG_OF.get(type(node)):
+            continue
+        if part == "[key]" or (parts and parts[0] == "[key]"):
+            break
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            break
+        path += f"[{part!r}]"
+    return (f" at {path}" if path else ""), node
+
+
+_TAG_OF: Final[dict[type, str]] = {dict: "dict", list: "list"}
 
 
 def encode_value(key: str, value: object, max_bytes: int = 0) -> str:
@@ -80,14 +100,13 @@ def encode_value(key: str, value: object, max_bytes: int = 0) -> str:
     except ValidationError as exc:
         error = exc.errors()[0]
         loc = tuple(error["loc"])
-        if error["type"] == "string_type" and loc and loc[-1] == "[key]":
+        where, bad = _locate(value, loc)
+        if loc and loc[-1] == "[key]":
             raise InvalidValueError(
-                f"value for key {key!r} has a non-string dict key{_where(loc[:-1])}: "
-                f"{error['input']!r:.60}"
+                f"value for key {key!r} has a non-string dict key{where}: {error['input']!r:.60}"
             ) from None
-        bad = _find_offender(value, loc)
         raise InvalidValueError(
-            f"value for key {key!r} is not JSON: {type(bad).__name__}{_where(loc)}"
+            f"value for key {key!r} is not JSON: {type(bad).__name__}{where}"
         ) from None
     try:
         text = json.dumps(value, allow_nan=False, sort_keys=True, separators=(",", ":"))
@@ -100,17 +119,6 @@ def encode_value(key: str, value: object, max_bytes: int = 0) -> str:
         if size > max_bytes:
             raise ValueTooLargeError(key, size, max_bytes)
     return text
-
-
-def _find_offender(value: object, loc: tuple[int | str, ...]) -> object:
-    """Walk ``loc`` into ``value`` as far as it goes, for the error message."""
-    node: Any = value
-    for part in loc:
-        try:
-            node = node[part]
-        except (KeyError, IndexError, TypeError):
-            break
-    return node
 
 
 def decode_value(text: str) -> JsonValue:
