@@ -14,6 +14,8 @@ in-memory store, SQLite (the embedded default), PostgreSQL, and Airflow 3.3's ow
 Errors form one tree under :class:`StoreError` (see ``store_client._errors``).
 """
 
+import logging
+
 from store_client._backend import CleanupReport, CleanupRow, StoreBackend
 from store_client._client import StoreClient, connect
 from store_client._config import StoreSettings
@@ -36,6 +38,8 @@ from store_client._retry import RetryPolicy
 from store_client._scopes import AssetScope, TaskScope
 from store_client._stores import AssetStore, TaskStore
 from store_client._values import NEVER_EXPIRE
+
+logging.getLogger("store_client").addHandler(logging.NullHandler())
 
 __all__ = [
     "NEVER_EXPIRE",

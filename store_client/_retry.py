@@ -47,9 +47,15 @@ class RetryPolicy:
             "wait": tenacity.wait_random_exponential(
                 multiplier=self.initial_wait, max=self.max_wait
             ),
-            "before_sleep": tenacity.before_sleep_log(_log, logging.WARNING),
+            "before_sleep": self._log_retry,
             "reraise": True,
         }
+
+    def _log_retry(self, state: tenacity.RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        wait = state.next_action.sleep if state.next_action else 0.0
+        _log.warning("store unavailable (attempt %d of %d), retrying in %.2f s: %s",
+                     state.attempt_number, self.attempts, wait, error)
 
     def call(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run ``fn`` under this policy."""

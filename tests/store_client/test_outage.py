@@ -33,7 +33,7 @@ def test_stopped_server_raises_after_bounded_retries_then_recovers(
                     call()
                 elapsed = time.monotonic() - started
                 assert elapsed < 10, elapsed
-                retries = [r for r in caplog.records if "Retrying" in r.getMessage()]
+                retries = [r for r in caplog.records if "retrying in" in r.getMessage()]
                 assert len(retries) == policy.attempts - 1
                 assert info.value.__cause__ is not None  # translated with "from exc"
                 assert "password" not in str(info.value)
