@@ -146,6 +146,15 @@ class SqlBackend(StoreBackend):
             _t.key == bindparam("k"),
             _live(bindparam("now", type_=_t.expires_at.type)),
         )
+        self._asset_cas_update = (
+            asset_state.update()
+            .where(_a.asset == bindparam("a"), _a.key == bindparam("k"),
+                   _a.value == bindparam("expected"))
+            .values(value=bindparam("new"), updated_at=bindparam("now"))
+            .returning(_a.key))
+        # Reads need no transaction: autocommit saves PostgreSQL a BEGIN and a ROLLBACK.
+        self._reader = (self.engine.execution_options(isolation_level="AUTOCOMMIT")
+                        if self.engine.dialect.name == "postgresql" else self.engine)
         self._asset_get = select(_a.value).where(_a.asset == bindparam("a"),
                                                  _a.key == bindparam("k"))
 
@@ -172,7 +181,7 @@ class SqlBackend(StoreBackend):
         return self._run(self._get, scope, key, now)
 
     def _get(self, scope: Scope, key: str, now: datetime) -> str | None:
-        with self.engine.connect() as conn:
+        with self._reader.connect() as conn:
             if isinstance(scope, TaskScope):
                 return conn.scalar(self._task_get, {
                     "d": scope.dag_id, "r": scope.run_id, "t": scope.task_id,
@@ -225,7 +234,7 @@ class SqlBackend(StoreBackend):
             query = select(_t.key, _t.value).where(_task_match(scope), _live(now))
         else:
             query = select(_a.key, _a.value).where(_a.asset == scope.identity)
-        with self.engine.connect() as conn:
+        with self._reader.connect() as conn:
             return {key: value for key, value in conn.execute(query)}
 
     def compare_and_set(self, scope: AssetScope, key: str, expected: str | None, new: str,
@@ -239,11 +248,9 @@ class SqlBackend(StoreBackend):
                 result = conn.execute(self._asset_insert_new, {
                     "asset": scope.identity, "key": key, "value": new, "updated_at": now})
             else:
-                result = conn.execute(
-                    asset_state.update()
-                    .where(_a.asset == scope.identity, _a.key == key, _a.value == expected)
-                    .values(value=new, updated_at=now)
-                    .returning(_a.key))
+                result = conn.execute(self._asset_cas_update, {
+                    "a": scope.identity, "k": key, "expected": expected, "new": new,
+                    "now": now})
             # RETURNING, not rowcount: psycopg reports -1 for INSERT ... ON CONFLICT here.
             return result.first() is not None
 

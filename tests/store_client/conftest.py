@@ -10,7 +10,6 @@ import pytest
 from sqlalchemy import delete
 
 from store_client import StoreClient, connect
-from store_client._sql import SqlBackend
 from store_client._sql_schema import asset_state, ensure_schema, task_state
 from tests.support.postgres import PostgresServer
 
@@ -36,42 +35,33 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-def _url_for(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def _empty_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Yield the URL of an empty store of kind ``request.param``; empty it afterwards."""
+    kind = request.param
     if kind == "memory":
-        return "memory://"
-    if kind == "sqlite":
-        return f"sqlite:///{tmp_path / 'store.db'}"
-    server: PostgresServer = request.getfixturevalue("postgres_server")
-    return server.url
-
-
-def _wipe(client: StoreClient) -> None:
-    """Empty a shared PostgreSQL database between tests (SQLite gets a new file each)."""
-    if isinstance(client.backend, SqlBackend):
-        ensure_schema(client.backend.engine)
-        with client.backend.engine.begin() as conn:
-            conn.execute(delete(task_state))
-            conn.execute(delete(asset_state))
+        yield "memory://"
+    elif kind == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"  # a new file per test
+    else:
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        yield server.url  # one database for the session, emptied after each test
+        with connect(server.url) as client:
+            ensure_schema(client.backend.engine)  # type: ignore[attr-defined]
+            with client.backend.engine.begin() as conn:  # type: ignore[attr-defined]
+                conn.execute(delete(task_state))
+                conn.execute(delete(asset_state))
 
 
 @pytest.fixture(params=BACKENDS)
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """The URL of an empty store of each backend kind."""
-    url = _url_for(request.param, request, tmp_path)
-    yield url
-    if request.param == "postgresql":
-        with connect(url) as cleaner:
-            _wipe(cleaner)
+    yield from _empty_store(request, tmp_path)
 
 
 @pytest.fixture(params=PERSISTENT)
 def persistent_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """The URL of an empty SQLite or PostgreSQL store."""
-    url = _url_for(request.param, request, tmp_path)
-    yield url
-    if request.param == "postgresql":
-        with connect(url) as cleaner:
-            _wipe(cleaner)
+    yield from _empty_store(request, tmp_path)
 
 
 @pytest.fixture

@@ -30,7 +30,6 @@ import os
 import pwd
 import shlex
 import shutil
-import signal
 import socket
 import stat
 import subprocess
@@ -42,6 +41,8 @@ from types import TracebackType
 
 import psycopg
 from psycopg import sql
+
+from tests.support.processes import child_pids, kill_group, pid_alive
 
 __all__ = ["PostgresServer", "find_pg_bindir"]
 
@@ -117,44 +118,6 @@ def _temp_parent(as_postgres: bool) -> str | None:
     return None
 
 
-def _pid_alive(pid: int) -> bool:
-    """Return True if process *pid* exists and is not a zombie."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return True
-    return fields[0] != "Z"
-
-
-def _child_pids(pid: int) -> list[int]:
-    """Return the direct children of *pid* (Linux ``/proc``; empty elsewhere)."""
-    children: list[int] = []
-    for entry in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = entry.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[1]) == pid:
-            children.append(int(entry.parent.name))
-    return children
-
-
-def _kill_group(pid: int) -> None:
-    """SIGKILL the process group led by *pid*, or just *pid* if that is our own group."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        pgid = os.getpgid(pid)
-        if pgid == os.getpgrp():
-            os.kill(pid, signal.SIGKILL)
-        else:
-            os.killpg(pgid, signal.SIGKILL)
-
-
 @dataclasses.dataclass
 class _Instance:
     """Everything needed to stop and delete a server, without a reference to it.
@@ -220,7 +183,7 @@ class _Instance:
             pid = int(first_line)
         except (OSError, ValueError):
             return None
-        return pid if _pid_alive(pid) else None
+        return pid if pid_alive(pid) else None
 
     def stop(self) -> None:
         """Stop the server if it runs: ``pg_ctl -m fast``, else kill it outright."""
@@ -233,12 +196,12 @@ class _Instance:
             return
         # pg_ctl failed: kill the postmaster's group and its children (every backend
         # makes itself a process-group leader, so killing one group is not enough).
-        children = _child_pids(pid)
-        _kill_group(pid)
+        children = child_pids(pid)
+        kill_group(pid)
         for child in children:
-            _kill_group(child)
+            kill_group(child)
         deadline = time.monotonic() + 10
-        while any(_pid_alive(p) for p in (pid, *children)):
+        while any(pid_alive(p) for p in (pid, *children)):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"postmaster {pid} survived SIGKILL\n{self.log_tail()}")
             time.sleep(0.05)

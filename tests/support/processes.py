@@ -1,0 +1,52 @@
+"""Process helpers for tests: is a process alive, its children, kill its process group.
+
+Tests start servers (PostgreSQL, Spark, job servers) and workers in their own process
+groups, and stop them by group, so nothing they started outlives them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from pathlib import Path
+
+__all__ = ["child_pids", "kill_group", "pid_alive"]
+
+
+def pid_alive(pid: int) -> bool:
+    """Return True if process *pid* exists and is not a zombie."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return True
+    return fields[0] != "Z"
+
+
+def child_pids(pid: int) -> list[int]:
+    """Return the direct children of *pid* (Linux ``/proc``; empty elsewhere)."""
+    children: list[int] = []
+    for entry in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = entry.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid:
+            children.append(int(entry.parent.name))
+    return children
+
+
+def kill_group(pid: int) -> None:
+    """SIGKILL the process group led by *pid*, or just *pid* if that is our own group."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        pgid = os.getpgid(pid)
+        if pgid == os.getpgrp():
+            os.kill(pid, signal.SIGKILL)
+        else:
+            os.killpg(pgid, signal.SIGKILL)
