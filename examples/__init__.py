@@ -1,0 +1,1 @@
+"""Runnable example operators and DAGs built on resumable."""
