@@ -16,7 +16,7 @@ Errors form one tree under :class:`StoreError` (see ``store_client._errors``).
 
 import logging
 
-from store_client._backend import CleanupReport, CleanupRow, StoreBackend
+from store_client._backend import CleanupReport, CleanupRow, StoreBackend, TaskEntry
 from store_client._client import StoreClient, connect
 from store_client._config import StoreSettings
 from store_client._errors import (
@@ -63,6 +63,7 @@ __all__ = [
     "StoreError",
     "StoreSettings",
     "StoreUnavailableError",
+    "TaskEntry",
     "TaskScope",
     "TaskStore",
     "ValueTooLargeError",

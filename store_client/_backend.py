@@ -24,7 +24,7 @@ from datetime import datetime
 
 from store_client._scopes import AssetScope, TaskScope
 
-__all__ = ["CleanupReport", "CleanupRow", "Scope", "StoreBackend"]
+__all__ = ["CleanupReport", "CleanupRow", "Scope", "StoreBackend", "TaskEntry"]
 
 Scope = TaskScope | AssetScope
 
@@ -38,6 +38,16 @@ class CleanupRow:
     task_id: str
     map_index: int
     key: str
+
+
+@dataclass(frozen=True, slots=True)
+class TaskEntry:
+    """One live task-store row found by a scan across scopes (value as JSON text)."""
+
+    scope: TaskScope
+    key: str
+    value: str
+    updated_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +94,10 @@ class StoreBackend(ABC):
     def cleanup(self, *, now: datetime, dry_run: bool = False,
                 batch_size: int = 0) -> CleanupReport:
         """Delete task-store rows with ``expires_at <= now``; never asset rows."""
+
+    @abstractmethod
+    def scan_tasks(self, key_prefix: str, *, now: datetime) -> list[TaskEntry]:
+        """Every live task-store row, of every scope, whose key starts with ``key_prefix``."""
 
     def close(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release connections. The default has nothing to release."""

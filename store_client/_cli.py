@@ -17,7 +17,7 @@ import argparse
 import json
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any, NoReturn
 
@@ -72,8 +72,15 @@ def _scope_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--asset", help="asset name (instead of --dag/--run/--task)")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``resumable`` argument parser."""
+Extension = Callable[[Any, argparse.ArgumentParser], None]
+
+
+def build_parser(extend: Extension | None = None) -> argparse.ArgumentParser:
+    """The ``resumable`` argument parser; ``extend(subparsers, common)`` adds commands.
+
+    Every subcommand sets ``handler``: a function of the parsed arguments returning the
+    exit status.
+    """
     parser = _Parser(prog=PROG, description="Read and write resumable's task and asset stores.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                 parser_class=_Parser)
@@ -101,6 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="list what would be deleted")
     p.add_argument("--batch-size", type=int, default=0,
                    help="rows per committed batch (default 0: one statement)")
+    for name, command in sub.choices.items():
+        command.set_defaults(handler=_run if name != "cleanup" else _cleanup_command)
+    if extend is not None:
+        extend(sub, common)
     return parser
 
 
@@ -150,8 +161,6 @@ def _run(args: argparse.Namespace) -> int:
     value = _parse_value(args) if args.command == "set" else None
     retention = _parse_retention(getattr(args, "retention", None))
     with connect(args.url) as client:
-        if args.command == "cleanup":
-            return _cleanup(client, args)
         store = _store(client, args)
         if args.command == "get":
             found = store.get(args.key, default=None)
@@ -181,10 +190,11 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cleanup(client: StoreClient, args: argparse.Namespace) -> int:
+def _cleanup_command(args: argparse.Namespace) -> int:
     if args.batch_size < 0:
         raise UsageError(f"--batch-size must be 0 or more, got {args.batch_size}")
-    report = client.cleanup(dry_run=args.dry_run, batch_size=args.batch_size)
+    with connect(args.url) as client:
+        report = client.cleanup(dry_run=args.dry_run, batch_size=args.batch_size)
     rows = [{"dag_id": r.dag_id, "run_id": r.run_id, "task_id": r.task_id,
              "map_index": r.map_index, "key": r.key} for r in report.rows]
     if args.json:
@@ -197,11 +207,12 @@ def _cleanup(client: StoreClient, args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, extend: Extension | None = None) -> int:
     """Run the ``resumable`` command; returns the exit status."""
     try:
-        args = build_parser().parse_args(argv)
-        return _run(args)
+        args = build_parser(extend).parse_args(argv)
+        handler: Callable[[argparse.Namespace], int] = args.handler
+        return handler(args)
     except (UsageError, *_USER_ERRORS) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2

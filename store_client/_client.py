@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from types import TracebackType
 
-from store_client._backend import CleanupReport, StoreBackend
+from store_client._backend import CleanupReport, StoreBackend, TaskEntry
 from store_client._config import StoreSettings, resolve_settings
 from store_client._errors import ConfigurationError, InvalidScopeError
 from store_client._memory import MemoryBackend
@@ -59,6 +59,10 @@ class StoreClient:
             raise InvalidScopeError(
                 f"asset_store() takes an AssetScope or a name, got {type(scope).__name__}")
         return AssetStore(self.backend, scope, self.settings, self._clock)
+
+    def scan_tasks(self, key_prefix: str = "") -> list[TaskEntry]:
+        """Every live task-store row of every scope whose key starts with ``key_prefix``."""
+        return self.backend.scan_tasks(key_prefix, now=self._clock())
 
     def cleanup(self, *, dry_run: bool = False, batch_size: int = 0) -> CleanupReport:
         """Delete expired task-store rows, in batches of ``batch_size`` (0 = one statement).

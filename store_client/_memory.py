@@ -16,7 +16,7 @@ import threading
 from datetime import datetime
 from typing import NamedTuple
 
-from store_client._backend import CleanupReport, CleanupRow, Scope, StoreBackend
+from store_client._backend import CleanupReport, CleanupRow, Scope, StoreBackend, TaskEntry
 from store_client._scopes import AssetScope, TaskScope
 
 __all__ = ["MemoryBackend"]
@@ -27,6 +27,7 @@ _TaskId = tuple[str, str, str, int]
 class _Row(NamedTuple):
     value: str
     expires_at: datetime | None
+    updated_at: datetime
 
 
 def _live(row: _Row | None, now: datetime) -> bool:
@@ -60,7 +61,7 @@ class MemoryBackend(StoreBackend):
     def put(self, scope: Scope, key: str, value: str, *, expires_at: datetime | None,
             now: datetime) -> None:
         with self._lock:
-            self._rows(scope, create=True)[key] = _Row(value, expires_at)
+            self._rows(scope, create=True)[key] = _Row(value, expires_at, now)
 
     def delete(self, scope: Scope, key: str) -> None:
         with self._lock:
@@ -88,8 +89,15 @@ class MemoryBackend(StoreBackend):
             current = row.value if row is not None and _live(row, now) else None
             if current != expected:
                 return False
-            rows[key] = _Row(new, None)
+            rows[key] = _Row(new, None, now)
             return True
+
+    def scan_tasks(self, key_prefix: str, *, now: datetime) -> list[TaskEntry]:
+        with self._lock:
+            found = [(tid, key, row) for tid, rows in self._tasks.items()
+                     for key, row in rows.items() if key.startswith(key_prefix)]
+        return [TaskEntry(TaskScope(*tid), key, row.value, row.updated_at)
+                for tid, key, row in found if _live(row, now)]
 
     def cleanup(self, *, now: datetime, dry_run: bool = False,
                 batch_size: int = 0) -> CleanupReport:

@@ -30,7 +30,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.elements import BindParameter
 
-from store_client._backend import CleanupReport, CleanupRow, Scope, StoreBackend
+from store_client._backend import CleanupReport, CleanupRow, Scope, StoreBackend, TaskEntry
 from store_client._errors import (
     ConfigurationError,
     StoreBackendError,
@@ -253,6 +253,17 @@ class SqlBackend(StoreBackend):
                     "now": now})
             # RETURNING, not rowcount: psycopg reports -1 for INSERT ... ON CONFLICT here.
             return result.first() is not None
+
+    def scan_tasks(self, key_prefix: str, *, now: datetime) -> list[TaskEntry]:
+        return self._run(self._scan_tasks, key_prefix, now)
+
+    def _scan_tasks(self, key_prefix: str, now: datetime) -> list[TaskEntry]:
+        query = select(_t.dag_id, _t.run_id, _t.task_id, _t.map_index, _t.key, _t.value,
+                       _t.updated_at).where(
+            _t.key.startswith(key_prefix, autoescape=True), _live(now)).order_by(_t.id)
+        with self._reader.connect() as conn:
+            return [TaskEntry(TaskScope(d, r, t, m), k, v, u)
+                    for d, r, t, m, k, v, u in conn.execute(query)]
 
     def cleanup(self, *, now: datetime, dry_run: bool = False,
                 batch_size: int = 0) -> CleanupReport:

@@ -192,3 +192,18 @@ def test_wrong_scope_types_are_refused(client: StoreClient) -> None:
         client.task_store(AssetScope(name="x"))  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         client.asset_store(SCOPE)  # type: ignore[arg-type]
+
+
+def test_scan_tasks_across_scopes(client: StoreClient, clock: FakeClock) -> None:
+    client.task_store(TaskScope("d1", "r", "t")).set("job/a", 1, retention=NEVER_EXPIRE)
+    client.task_store(TaskScope("d2", "r", "t", 4)).set("job/b", 2)
+    client.task_store(TaskScope("d2", "r", "t", 4)).set("jobs", 3)
+    client.task_store(TaskScope("d3", "r", "t")).set("job/c", 4, retention=timedelta(hours=1))
+    client.task_store(TaskScope("d3", "r", "t")).set("job%_x", 5)
+    client.asset_store("job/asset").set("job/z", 6)
+    clock.advance(timedelta(hours=2))
+    found = {(e.scope, e.key, e.value) for e in client.scan_tasks("job/")}
+    assert found == {(TaskScope("d1", "r", "t"), "job/a", "1"),
+                     (TaskScope("d2", "r", "t", 4), "job/b", "2")}
+    assert [e.key for e in client.scan_tasks("job%")] == ["job%_x"]  # wildcards are literal
+    assert all(e.updated_at.tzinfo is not None for e in client.scan_tasks(""))

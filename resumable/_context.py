@@ -1,0 +1,92 @@
+"""Finding the task store (and the task scope) for a running task from its context.
+
+How it works, in order:
+
+1. ``context["task_store"]``: a ``store_client.TaskStore``, or anything shaped like
+   Airflow's accessor (``get(key, default=None)``, ``set(key, value, *, retention=None)``,
+   ``delete(key)``);
+2. ``context["task_state_store"]`` (Airflow 3.3), or the older draft name
+   ``context["task_state"]``: Airflow's own accessor;
+3. a task instance in ``context["ti"]`` / ``context["task_instance"]`` (older Airflow,
+   or Airflow without a state store): a ``TaskScope`` built from it, on the default
+   store of ``store_client.connect()`` (one client per process).
+
+The task scope (for idempotency tokens) comes from the store's ``scope`` attribute when
+it has one, else from the task instance; it is ``None`` when neither exists.
+
+What it does not do: build scopes from a DAG run alone, or pick an asset store.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any, Protocol, runtime_checkable
+
+from resumable._errors import NoTaskStoreError
+from store_client import StoreClient, TaskScope, connect
+
+__all__ = ["TaskStoreLike", "default_client", "scope_from_context", "task_store_from_context"]
+
+_ACCESSOR_KEYS = ("task_store", "task_state_store", "task_state")
+_client: StoreClient | None = None
+_client_lock = threading.Lock()
+
+
+@runtime_checkable
+class TaskStoreLike(Protocol):
+    """What the mixin and decorators need of a task store: ours or Airflow's accessor."""
+
+    def get(self, key: str, default: Any = None) -> Any: ...
+
+    def set(self, key: str, value: Any, *, retention: timedelta | None = None) -> None: ...
+
+    def delete(self, key: str) -> None: ...
+
+
+def default_client() -> StoreClient:
+    """The process-wide client of the configured store (``connect()``), made on first use."""
+    global _client
+    with _client_lock:
+        if _client is None:
+            _client = connect()
+        return _client
+
+
+def _task_instance(context: Mapping[str, Any]) -> Any:
+    return context.get("ti") or context.get("task_instance")
+
+
+def scope_from_task_instance(ti: Any) -> TaskScope:
+    """A ``TaskScope`` from an Airflow task instance (any object with its four fields)."""
+    map_index = getattr(ti, "map_index", -1)
+    return TaskScope(ti.dag_id, ti.run_id, ti.task_id,
+                     map_index if isinstance(map_index, int) else -1)
+
+
+def task_store_from_context(context: Mapping[str, Any]) -> TaskStoreLike:
+    """The task store for ``context`` (see the module docstring for the order)."""
+    for name in _ACCESSOR_KEYS:
+        store = context.get(name)
+        if store is not None:
+            if not isinstance(store, TaskStoreLike):
+                raise NoTaskStoreError(
+                    f"context[{name!r}] is a {type(store).__name__}, which has no "
+                    "get/set/delete; pass a store_client TaskStore")
+            return store
+    ti = _task_instance(context)
+    if ti is not None:
+        return default_client().task_store(scope_from_task_instance(ti))
+    raise NoTaskStoreError(
+        "no task store in the context: outside Airflow pass "
+        "{'task_store': connect().task_store(TaskScope(dag, run, task))}")
+
+
+def scope_from_context(context: Mapping[str, Any], store: object) -> TaskScope | None:
+    """The task scope of the running task, if the store or the context tells it."""
+    scope = getattr(store, "scope", None)
+    if isinstance(scope, TaskScope):
+        return scope
+    ti = _task_instance(context)
+    return scope_from_task_instance(ti) if ti is not None else None

@@ -1,0 +1,247 @@
+"""ResumableJobMixin's paths in one process: submit, reattach, adopt, resubmit, unknown."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+
+from resumable import (
+    JobFailedError,
+    JobStatusUnknownError,
+    JobTimeoutError,
+    NoTaskStoreError,
+    TooManyResubmitsError,
+    idempotency_token_for,
+)
+from resumable._job_record import meta_key
+from store_client import NEVER_EXPIRE, TaskScope, TaskStore, connect
+from tests.resumable.fake_jobs import AccessorLike, FakeJobs, FakeOperator, StrictOperator
+
+SCOPE = TaskScope("dag", "run", "task")
+KEY = FakeOperator.external_id_key
+
+
+@pytest.fixture
+def store(tmp_path: Any) -> TaskStore:
+    return connect(f"sqlite:///{tmp_path / 'store.db'}").task_store(SCOPE)
+
+
+def ctx(store: Any) -> dict[str, Any]:
+    return {"task_store": store}
+
+
+def test_fresh_submit_returns_result_and_stores_id_forever(store: TaskStore) -> None:
+    jobs = FakeJobs()
+    op = FakeOperator(jobs)
+    assert op.execute(ctx(store)) == {"job": 100}
+    assert store.get(KEY) == 100
+    meta = store.get(meta_key(KEY))
+    assert meta["phase"] == "finished" and meta["generation"] == 0  # type: ignore[index,call-overload]
+    assert meta["token"] == idempotency_token_for(SCOPE, KEY, 0)  # type: ignore[index,call-overload]
+    assert op.finished == [(100, {"job": 100})]
+    accessor = AccessorLike()
+    FakeOperator(FakeJobs()).execute({"task_state_store": accessor})
+    assert accessor.retentions[KEY] is NEVER_EXPIRE
+    assert accessor.retentions[meta_key(KEY)] is NEVER_EXPIRE
+
+
+def test_reconnect_returns_the_result_not_none(store: TaskStore) -> None:
+    jobs = FakeJobs(script=["RUNNING", "RUNNING", "SUCCESS"])
+    job_id = jobs.submit("t")
+    store.set(KEY, job_id, retention=NEVER_EXPIRE)  # what a killed worker left behind
+    op = FakeOperator(jobs)
+    assert op.execute(ctx(store)) == {"job": job_id}
+    assert len(jobs.submissions) == 1
+    assert op.finished == [(job_id, {"job": job_id})]
+
+
+def test_already_succeeded_runs_the_hook_once(store: TaskStore) -> None:
+    jobs = FakeJobs(script=["SUCCESS"])
+    first = FakeOperator(jobs)
+    assert first.execute(ctx(store)) == {"job": 100}
+    second = FakeOperator(jobs)
+    assert second.execute(ctx(store)) == {"job": 100}
+    assert len(jobs.submissions) == 1
+    assert first.finished == [(100, {"job": 100})] and second.finished == []
+
+
+def test_hook_runs_on_already_succeeded_path_if_it_never_ran(store: TaskStore) -> None:
+    jobs = FakeJobs(script=["SUCCESS"])
+    store.set(KEY, jobs.submit("t"), retention=NEVER_EXPIRE)
+    op = FakeOperator(jobs)
+    op.execute(ctx(store))
+    assert op.finished == [(100, {"job": 100})]
+
+
+@pytest.mark.parametrize("falsy_id", [0, ""])
+def test_falsy_ids_are_ids(store: TaskStore, falsy_id: Any) -> None:
+    jobs = FakeJobs()
+    store.set(KEY, falsy_id, retention=NEVER_EXPIRE)
+    jobs.scripts[falsy_id] = ["RUNNING", "SUCCESS"]
+    assert FakeOperator(jobs).execute(ctx(store)) == {"job": falsy_id}
+    assert jobs.submissions == []
+
+
+def test_airflow_bare_id_is_reattached(store: TaskStore) -> None:
+    jobs = FakeJobs()
+    job_id = jobs.submit(None)
+    store.set(KEY, job_id)  # Airflow's mixin: bare ID, default retention, no record
+    assert FakeOperator(jobs).execute(ctx(store)) == {"job": job_id}
+    assert len(jobs.submissions) == 1
+
+
+def _crash_between_submit_and_persist(store: TaskStore, jobs: FakeJobs, **kw: Any) -> None:
+    def die() -> None:
+        raise SystemExit("worker killed after submit, before the ID was stored")
+
+    with pytest.raises(SystemExit):
+        FakeOperator(jobs, on_submit=die, **kw).execute(ctx(store))
+    assert store.get(KEY) is None
+    assert store.get(meta_key(KEY))["phase"] == "submitting"  # type: ignore[index,call-overload]
+
+
+def test_intent_without_id_adopts_what_find_job_finds(store: TaskStore) -> None:
+    jobs = FakeJobs()
+    _crash_between_submit_and_persist(store, jobs, use_find=True)
+    assert FakeOperator(jobs, use_find=True).execute(ctx(store)) == {"job": 100}
+    assert len(jobs.submissions) == 1
+    assert store.get(KEY) == 100
+
+
+def test_intent_without_find_job_resubmits_with_the_same_token(store: TaskStore) -> None:
+    jobs = FakeJobs(dedupe_tokens=True)  # like Databricks' idempotency_token
+    _crash_between_submit_and_persist(store, jobs)
+    assert FakeOperator(jobs).execute(ctx(store)) == {"job": 100}
+    assert len(jobs.submissions) == 1
+
+
+def test_failure_raises_then_retry_uses_a_new_generation(store: TaskStore) -> None:
+    jobs = FakeJobs(script=["RUNNING", "FAILED"])
+    with pytest.raises(JobFailedError) as info:
+        FakeOperator(jobs).execute(ctx(store))
+    assert info.value.external_id == 100 and info.value.status == "FAILED"
+    assert store.get(meta_key(KEY))["phase"] == "failed"  # type: ignore[index,call-overload]
+    jobs.script = ["SUCCESS"]
+    assert FakeOperator(jobs).execute(ctx(store)) == {"job": 101}
+    (_, token0), (_, token1) = jobs.submissions
+    assert token0 == idempotency_token_for(SCOPE, KEY, 0)
+    assert token1 == idempotency_token_for(SCOPE, KEY, 1) != token0
+    assert store.get(meta_key(KEY))["generation"] == 1  # type: ignore[index,call-overload]
+
+
+def test_job_unknown_to_the_system_is_resubmitted_with_a_warning(
+        store: TaskStore, caplog: pytest.LogCaptureFixture) -> None:
+    jobs = FakeJobs()
+    store.set(KEY, 999, retention=NEVER_EXPIRE)
+    with caplog.at_level(logging.WARNING, logger="resumable"):
+        assert FakeOperator(jobs).execute(ctx(store)) == {"job": 100}
+    assert any("no longer knows" in r.getMessage() for r in caplog.records)
+    assert jobs.submissions == [(100, idempotency_token_for(SCOPE, KEY, 1))]
+
+
+def test_unclaimed_status_counts_as_failed_by_default(store: TaskStore) -> None:
+    jobs = FakeJobs(script=["WEIRD"])
+    with pytest.raises(JobFailedError):
+        FakeOperator(jobs).execute(ctx(store))
+
+
+def test_unclaimed_status_is_unknown_when_is_job_failed_is_overridden(
+        store: TaskStore) -> None:
+    jobs = FakeJobs(script=["WEIRD", "WEIRD", "RUNNING", "SUCCESS"])
+    store.set(KEY, jobs.submit("t"), retention=NEVER_EXPIRE)
+    assert StrictOperator(jobs).execute(ctx(store)) == {"job": 100}
+    assert len(jobs.submissions) == 1
+    jobs2 = FakeJobs(script=["WEIRD"])
+    store.set(KEY, jobs2.submit("t"), retention=NEVER_EXPIRE)
+    with pytest.raises(JobStatusUnknownError):
+        StrictOperator(jobs2, poll_timeout=0.2).execute(ctx(store))
+    assert len(jobs2.submissions) == 1  # never a blind resubmit
+
+
+def test_transient_lookup_errors_are_retried(store: TaskStore) -> None:
+    jobs = FakeJobs(script=["RUNNING", "RUNNING", "SUCCESS"], lookup_errors=3)
+    store.set(KEY, jobs.submit("t"), retention=NEVER_EXPIRE)
+    assert FakeOperator(jobs).execute(ctx(store)) == {"job": 100}
+    jobs.lookup_errors = 2
+    jobs.scripts[100] = ["RUNNING", "SUCCESS"]
+    op = FakeOperator(jobs)
+    assert op.poll_until_complete(100, ctx(store)) == "SUCCESS"
+
+
+def test_poll_timeout_leaves_the_job_running(store: TaskStore) -> None:
+    jobs = FakeJobs(script=["RUNNING"])
+    with pytest.raises(JobTimeoutError):
+        FakeOperator(jobs, poll_timeout=0.1).execute(ctx(store))
+    assert jobs.cancelled == []
+    assert store.get(KEY) == 100
+
+
+def test_job_vanishing_every_time_stops(store: TaskStore) -> None:
+    class Vanishing(FakeJobs):
+        def status(self, job_id: int) -> str:
+            raise __import__("resumable").JobNotFoundError("gone")
+
+    with pytest.raises(TooManyResubmitsError):
+        FakeOperator(Vanishing()).execute(ctx(store))
+
+
+def test_not_durable_writes_nothing(store: TaskStore) -> None:
+    jobs = FakeJobs()
+    assert FakeOperator(jobs, durable=False).execute(ctx(store)) == {"job": 100}
+    assert FakeOperator(jobs, durable=False).execute(ctx(store)) == {"job": 101}
+    assert store.items() == {}
+
+
+def test_tokens_are_deterministic_and_short() -> None:
+    token = idempotency_token_for(SCOPE, KEY, 0)
+    assert token == idempotency_token_for(TaskScope("dag", "run", "task"), KEY, 0)
+    assert len(token) <= 64 and token.startswith("rsm-") and token.endswith("-g0")
+    others = {idempotency_token_for(TaskScope("dag", "run", "task", 1), KEY, 0),
+              idempotency_token_for(SCOPE, KEY, 1), idempotency_token_for(SCOPE, "k2", 0),
+              idempotency_token_for(TaskScope("dag", "run2", "task"), KEY, 0)}
+    assert token not in others and len(others) == 4
+
+
+def test_token_is_set_before_submit(store: TaskStore) -> None:
+    seen: list[str | None] = []
+    jobs = FakeJobs()
+    op = FakeOperator(jobs, on_submit=lambda: seen.append(op.idempotency_token))
+    op.execute(ctx(store))
+    assert seen == [idempotency_token_for(SCOPE, KEY, 0)]
+
+
+def test_no_store_is_a_clear_error() -> None:
+    with pytest.raises(NoTaskStoreError, match="task_store"):
+        FakeOperator(FakeJobs()).execute({})
+    with pytest.raises(NoTaskStoreError, match="no get/set/delete"):
+        FakeOperator(FakeJobs()).execute({"task_store": object()})
+
+
+def test_task_instance_context_uses_the_default_store(
+        tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import resumable._context as context_module
+
+    monkeypatch.setenv("RESUMABLE_STORE_URL", f"sqlite:///{tmp_path / 'default.db'}")
+    monkeypatch.setattr(context_module, "_client", None)
+
+    class TI:
+        dag_id, run_id, task_id, map_index = "dag", "run", "task", 3
+
+    jobs = FakeJobs()
+    assert FakeOperator(jobs).execute({"ti": TI()}) == {"job": 100}
+    stored = connect().task_store(TaskScope("dag", "run", "task", 3))
+    assert stored.get(KEY) == 100
+    assert jobs.submissions[0][1] == idempotency_token_for(
+        TaskScope("dag", "run", "task", 3), KEY, 0)
+
+
+def test_on_kill_cancels_only_when_asked(store: TaskStore) -> None:
+    jobs = FakeJobs(script=["RUNNING"])
+    for cancel in (False, True):
+        op = FakeOperator(jobs, cancel_on_kill=cancel, poll_timeout=0.05)
+        with pytest.raises(JobTimeoutError):
+            op.execute(ctx(store))
+        op.on_kill()
+    assert jobs.cancelled == [100]
