@@ -1,4 +1,4 @@
-"""The ``resumable`` command: the store commands of ``store_client`` plus ``jobs``.
+"""The ``resumable`` command: the store commands of ``store_client``, ``jobs`` and ``demo``.
 
 How it works: it extends ``store_client``'s parser (so the store client never imports
 this package) with ``jobs``, which scans every task scope for the job records that
@@ -30,6 +30,16 @@ def _extend(sub: Any, common: argparse.ArgumentParser) -> None:
     jobs = sub.add_parser("jobs", parents=[common],
                           help="list every external job tracked by ResumableJobMixin")
     jobs.set_defaults(handler=_jobs)
+    demo = sub.add_parser("demo", parents=[common], help="kill a worker mid-job and watch the "
+                          "retry reattach (about 15 s)")
+    demo.add_argument("--run-seconds", type=float, default=6.0, help="length of the demo job")
+    demo.set_defaults(handler=_demo)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from resumable._demo import run_demo
+
+    return run_demo(args.url, run_seconds=args.run_seconds)
 
 
 def _age(since: str | None, now: datetime) -> str:

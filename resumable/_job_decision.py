@@ -83,17 +83,18 @@ def decide(record: JobRecord | None, status: StatusKind | None) -> Decision:
         return Decision(Action.SUBMIT, generation,
                         "no job found under the stored token: submitting with that token")
     if status is None:
-        return Decision(Action.QUERY, generation, "job ID stored: asking its status")
+        return Decision(Action.QUERY, generation,
+                        "a job ID is stored from an earlier try: asking its status")
     table = {
         StatusKind.ACTIVE: Decision(Action.WAIT, generation,
-                                    "stored job is still running: reattaching"),
+                                    "job is running: polling until it ends"),
         StatusKind.UNKNOWN: Decision(Action.RECHECK, generation,
-                                     "stored job's status is unknown: asking again"),
+                                     "job status is unknown: asking again"),
         StatusKind.SUCCEEDED: Decision(Action.FINISH, generation,
-                                       "stored job already succeeded",
+                                       "job succeeded",
                                        run_hook=not record.finished),
         StatusKind.FAILED: Decision(Action.RESUBMIT, generation + 1,
-                                    "stored job failed: submitting a new generation"),
+                                    "job failed: submitting a new generation"),
         StatusKind.NOT_FOUND: Decision(Action.RESUBMIT, generation + 1,
                                        "the system no longer knows the stored job: "
                                        "submitting a new generation", warn=True),

@@ -36,7 +36,7 @@ from resumable._context import TaskStoreLike, scope_from_context, task_store_fro
 from resumable._errors import JobNotFoundError, TooManyResubmitsError
 from resumable._job_decision import Action, Decision, StatusKind, decide
 from resumable._job_record import JobRecord, meta_key, now_iso
-from resumable._polling import poll_until_done, query_status
+from resumable._polling import is_transient_error, poll_until_done, query_status
 from store_client import NEVER_EXPIRE, TaskScope
 
 __all__ = ["ResumableJobMixin", "idempotency_token_for"]
@@ -72,6 +72,7 @@ class ResumableJobMixin:
     poll_max_interval: float = 60.0
     cancel_on_kill: bool = False
     max_resubmits: int = 3
+    max_lookup_errors: int = 10
     idempotency_token: str | None = None
 
     def __init__(self, *args: Any, durable: bool | None = None,
@@ -133,6 +134,14 @@ class ResumableJobMixin:
         """
         return not self.is_job_active(status) and not self.is_job_succeeded(status)
 
+    def is_transient_error(self, error: BaseException) -> bool:
+        """True if a ``get_job_status`` error is worth asking again (with backoff).
+
+        Default: everything but an HTTP 4xx answer (408, 425 and 429 excepted) from httpx
+        or requests. At most ``max_lookup_errors`` errors in a row are retried.
+        """
+        return is_transient_error(error)
+
     def find_job(self, token: str, context: Any) -> Any:
         """The ID of a job already submitted with ``token``, or None. Default: None."""
         return None
@@ -156,7 +165,9 @@ class ResumableJobMixin:
         """
         return poll_until_done(lambda: self._check(external_id, context),
                                external_id=external_id, interval=self.poll_interval,
-                               timeout=self.poll_timeout, max_interval=self.poll_max_interval)
+                               timeout=self.poll_timeout, max_interval=self.poll_max_interval,
+                               max_errors=self.max_lookup_errors,
+                               is_transient=self.is_transient_error)
 
     # -- entry points ----------------------------------------------------------------
 
@@ -235,7 +246,8 @@ class ResumableJobMixin:
             return self._classify(raw[0]), raw[0]
 
         kind, _ = query_status(check, interval=self.poll_interval, timeout=self.poll_timeout,
-                               max_interval=self.poll_max_interval)
+                               max_interval=self.poll_max_interval,
+                               is_transient=self.is_transient_error)
         return kind, raw[0]
 
     def _save(self, store: TaskStoreLike, record: JobRecord) -> JobRecord:
@@ -324,8 +336,9 @@ class ResumableJobMixin:
     def _log_decision(self, decision: Decision, record: JobRecord | None) -> None:
         """Logging hook around the pure decision; override to emit metrics."""
         level = logging.WARNING if decision.warn else logging.INFO
-        _log.log(level, "%s: %s (job %r, generation %d)", self.external_id_key,
-                 decision.reason, record.external_id if record else None, decision.generation)
+        job = f"job {record.external_id!r}, " if record is not None and record.has_id else ""
+        _log.log(level, "%s: %s (%sgeneration %d)", self.external_id_key, decision.reason, job,
+                 decision.generation)
 
 
 def _is_json_scalar(value: Any) -> bool:

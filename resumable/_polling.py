@@ -3,9 +3,10 @@ exponential backoff with jitter on lookup errors and unknown statuses.
 
 How it works: :func:`poll_until_done` calls ``check()`` (which asks the job's status and
 classifies it) under a tenacity ``Retrying``: an active job is asked again after
-``interval`` seconds; an unknown status or a lookup error (any exception but
-``JobNotFoundError``/``JobFailedError``) is asked again after an exponentially growing,
-jittered wait capped at ``max_interval``. Success returns the raw status; failure raises
+``interval`` seconds; an unknown status or a transient lookup error (``is_transient``
+says which; ``JobNotFoundError``/``JobFailedError`` never are) is asked again after an
+exponentially growing, jittered wait capped at ``max_interval``, for at most
+``max_errors`` lookup errors in a row. Success returns the raw status; failure raises
 ``JobFailedError``; ``poll_timeout`` ends it with ``JobTimeoutError`` (still active),
 ``JobStatusUnknownError`` (still unknown) or the last lookup error.
 :func:`query_status` asks once, retrying only lookup errors, for the resume decision.
@@ -30,11 +31,21 @@ from resumable._errors import (
 )
 from resumable._job_decision import StatusKind
 
-__all__ = ["poll_until_done", "query_status"]
+__all__ = ["is_transient_error", "poll_until_done", "query_status"]
 
 _log = logging.getLogger("resumable.jobs")
 Check = Callable[[], tuple[StatusKind, Any]]
+Transient = Callable[[BaseException], bool]
 _QUERY_ATTEMPTS = 5
+_PERMANENT_HTTP = frozenset(range(400, 500)) - {408, 425, 429}
+
+
+def is_transient_error(error: BaseException) -> bool:
+    """Default test of a status-lookup error: transient unless it is an HTTP 4xx answer
+    (but 408, 425 and 429) from httpx or requests; connection errors and timeouts are."""
+    response = getattr(error, "response", None)
+    status = getattr(response, "status_code", None)
+    return not (isinstance(status, int) and status in _PERMANENT_HTTP)
 
 
 class _StillActive(Exception):
@@ -64,8 +75,15 @@ class _PollWait:
         return random.uniform(ceiling / 2, ceiling)
 
 
-def _is_retryable(error: BaseException) -> bool:
-    return not isinstance(error, (JobFailedError, JobNotFoundError))
+def _retry_if(is_transient: Transient) -> tenacity.retry_base:
+    def retryable(error: BaseException) -> bool:
+        if isinstance(error, _StillActive):
+            return True
+        if isinstance(error, (JobFailedError, JobNotFoundError)):
+            return False
+        return is_transient(error)
+
+    return tenacity.retry_if_exception(retryable)
 
 
 def _log_trouble(state: tenacity.RetryCallState) -> None:
@@ -78,17 +96,30 @@ def _log_trouble(state: tenacity.RetryCallState) -> None:
                      type(error).__name__, error)
 
 
-def _stop(timeout: float | None, attempts: int | None = None) -> tenacity.stop.stop_base:
-    stop: tenacity.stop.stop_base = tenacity.stop_never
-    if timeout is not None:
-        stop = tenacity.stop_after_delay(timeout)
-    if attempts is not None:
-        stop = stop | tenacity.stop_after_attempt(attempts)
-    return stop
+def _stop(timeout: float | None, max_errors: int) -> tenacity.stop.stop_base:
+    stop: tenacity.stop.stop_base = _ErrorsInARow(max_errors)
+    return stop if timeout is None else stop | tenacity.stop_after_delay(timeout)
+
+
+class _ErrorsInARow(tenacity.stop.stop_base):
+    """Stop after ``limit`` lookup errors in a row; a status answer resets the count."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.count = 0
+
+    def __call__(self, state: tenacity.RetryCallState) -> bool:
+        error = state.outcome.exception() if state.outcome else None
+        if error is None or isinstance(error, _StillActive):
+            self.count = 0
+            return False
+        self.count += 1
+        return self.count >= self.limit
 
 
 def poll_until_done(check: Check, *, external_id: Any, interval: float,
-                    timeout: float | None, max_interval: float) -> Any:
+                    timeout: float | None, max_interval: float, max_errors: int = 10,
+                    is_transient: Transient = is_transient_error) -> Any:
     """Ask ``check()`` until the job succeeds (its raw status is returned) or fails."""
 
     def attempt() -> Any:
@@ -103,10 +134,10 @@ def poll_until_done(check: Check, *, external_id: Any, interval: float,
                                    external_id=external_id)
         raise (_StillActive if kind is StatusKind.ACTIVE else _StillUnknown)(status)
 
-    retrying = tenacity.Retrying(
-        retry=tenacity.retry_if_exception(_is_retryable),
-        wait=_PollWait(interval, max_interval), stop=_stop(timeout),
-        before_sleep=_log_trouble, reraise=True)
+    retrying = tenacity.Retrying(retry=_retry_if(is_transient),
+                                 wait=_PollWait(interval, max_interval),
+                                 stop=_stop(timeout, max_errors), before_sleep=_log_trouble,
+                                 reraise=True)
     try:
         return retrying(attempt)
     except _StillUnknown as exc:
@@ -120,7 +151,8 @@ def poll_until_done(check: Check, *, external_id: Any, interval: float,
 
 
 def query_status(check: Check, *, interval: float, timeout: float | None,
-                 max_interval: float) -> tuple[StatusKind, Any]:
+                 max_interval: float, max_errors: int = _QUERY_ATTEMPTS,
+                 is_transient: Transient = is_transient_error) -> tuple[StatusKind, Any]:
     """Ask ``check()`` once, retrying lookup errors a few times with backoff.
 
     ``JobNotFoundError`` from the lookup is returned as ``StatusKind.NOT_FOUND``.
@@ -132,8 +164,8 @@ def query_status(check: Check, *, interval: float, timeout: float | None,
         except JobNotFoundError:
             return StatusKind.NOT_FOUND, None
 
-    retrying = tenacity.Retrying(
-        retry=tenacity.retry_if_exception(_is_retryable),
-        wait=_PollWait(interval, max_interval), stop=_stop(timeout, _QUERY_ATTEMPTS),
-        before_sleep=_log_trouble, reraise=True)
+    retrying = tenacity.Retrying(retry=_retry_if(is_transient),
+                                 wait=_PollWait(interval, max_interval),
+                                 stop=_stop(timeout, max_errors), before_sleep=_log_trouble,
+                                 reraise=True)
     return retrying(attempt)

@@ -245,3 +245,46 @@ def test_on_kill_cancels_only_when_asked(store: TaskStore) -> None:
             op.execute(ctx(store))
         op.on_kill()
     assert jobs.cancelled == [100]
+
+
+class _HttpError(Exception):
+    def __init__(self, status: int) -> None:
+        super().__init__(f"HTTP {status}")
+        self.response = type("R", (), {"status_code": status})()
+
+
+@pytest.mark.parametrize(("status", "transient"), [
+    (401, False), (403, False), (404, False), (408, True), (429, True), (500, True),
+    (503, True)])
+def test_http_4xx_lookup_errors_are_permanent(store: TaskStore, status: int,
+                                              transient: bool) -> None:
+    calls: list[int] = []
+
+    class Flaky(FakeJobs):
+        def status(self, job_id: int) -> str:
+            calls.append(job_id)
+            if len(calls) <= 2:
+                raise _HttpError(status)
+            return "SUCCESS"
+
+    jobs = Flaky()
+    store.set(KEY, jobs.submit("t"), retention=NEVER_EXPIRE)
+    if transient:
+        assert FakeOperator(jobs).execute(ctx(store)) == {"job": 100}
+    else:
+        with pytest.raises(_HttpError):
+            FakeOperator(jobs).execute(ctx(store))
+        assert len(calls) == 1
+
+
+def test_lookup_errors_in_a_row_are_bounded(store: TaskStore) -> None:
+    jobs = FakeJobs(script=["RUNNING"], lookup_errors=1000)
+    store.set(KEY, jobs.submit("t"), retention=NEVER_EXPIRE)
+    with pytest.raises(ConnectionError):
+        FakeOperator(jobs, poll_timeout=None).execute(ctx(store))
+    assert jobs.lookup_errors == 1000 - 5  # the resume query gives up after 5
+    op = FakeOperator(jobs, poll_timeout=None)
+    op.max_lookup_errors = 4
+    with pytest.raises(ConnectionError):
+        op.poll_until_complete(100, ctx(store))
+    assert jobs.lookup_errors == 1000 - 5 - 4

@@ -1,0 +1,29 @@
+"""``resumable demo``: the README's main job, run as the real console script."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from store_client import TaskScope, connect
+
+
+def test_demo_reattaches_and_runs_one_job(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    exe = Path(sys.executable).with_name("resumable")
+    started = time.monotonic()
+    done = subprocess.run([str(exe), "demo", "--url", url, "--run-seconds", "4"],
+                          capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    elapsed = time.monotonic() - started
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert "SIGKILLed worker 1" in out
+    assert "[worker 2] demo_run_id: a job ID is stored from an earlier try" in out
+    assert "jobs the server received: 1" in out
+    assert "exactly one job ran" in out
+    assert "Traceback" not in done.stderr
+    assert elapsed < 30, elapsed
+    entries = connect(url).scan_tasks("demo_run_id")
+    assert len(entries) == 1 and isinstance(entries[0].scope, TaskScope)
