@@ -29,8 +29,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Collection, Mapping
+from typing import Any, ClassVar
 
 from resumable._context import TaskStoreLike, scope_from_context, task_store_from_context
 from resumable._errors import JobNotFoundError, TooManyResubmitsError
@@ -63,7 +63,14 @@ def idempotency_token_for(scope: TaskScope | None, external_id_key: str, generat
 class ResumableJobMixin:
     """Mix into an operator (before ``BaseOperator``) or a plain class to make its external
     job survive crashes and retries. Implement ``submit_job``, ``get_job_status``,
-    ``is_job_active`` and ``is_job_succeeded``; everything else has a default."""
+    ``is_job_active`` and ``is_job_succeeded`` (or set ``active_states`` and
+    ``succeeded_states``); everything else has a default."""
+
+    #: Statuses the default predicates test membership in (None: implement the method).
+    active_states: ClassVar[Collection[Any] | None] = None
+    succeeded_states: ClassVar[Collection[Any] | None] = None
+    #: Set it (or override ``is_job_failed``) to make unclaimed statuses *unknown*.
+    failed_states: ClassVar[Collection[Any] | None] = None
 
     external_id_key: str = "remote_job_id"
     durable: bool = True
@@ -119,19 +126,28 @@ class ResumableJobMixin:
         raise NotImplementedError(f"{type(self).__name__} must implement get_job_status")
 
     def is_job_active(self, status: Any) -> bool:
-        """True while the job is still queued or running."""
-        raise NotImplementedError(f"{type(self).__name__} must implement is_job_active")
+        """True while the job is still queued or running (default: in ``active_states``)."""
+        if self.active_states is None:
+            raise NotImplementedError(
+                f"{type(self).__name__} must implement is_job_active or set active_states")
+        return status in self.active_states
 
     def is_job_succeeded(self, status: Any) -> bool:
-        """True when the job finished successfully."""
-        raise NotImplementedError(f"{type(self).__name__} must implement is_job_succeeded")
+        """True when the job finished successfully (default: in ``succeeded_states``)."""
+        if self.succeeded_states is None:
+            raise NotImplementedError(f"{type(self).__name__} must implement "
+                                      "is_job_succeeded or set succeeded_states")
+        return status in self.succeeded_states
 
     def is_job_failed(self, status: Any) -> bool:
-        """True when the job ended without success. Default: neither active nor succeeded.
+        """True when the job ended without success.
 
-        Override it to make statuses that none of the three predicates claims *unknown*:
-        they are asked again with backoff instead of being resubmitted.
+        Default: in ``failed_states`` if set, else neither active nor succeeded. Set
+        ``failed_states`` or override this to make statuses that none of the three
+        predicates claims *unknown*: asked again with backoff, never resubmitted blindly.
         """
+        if self.failed_states is not None:
+            return status in self.failed_states
         return not self.is_job_active(status) and not self.is_job_succeeded(status)
 
     def is_transient_error(self, error: BaseException) -> bool:

@@ -90,6 +90,8 @@ class DatabricksSubmitRunOperator(ResumableJobMixin):
     """
 
     external_id_key = "databricks_run_id"
+    active_states = ACTIVE_STATES
+    succeeded_states = frozenset({"TERMINATED:SUCCESS"})
 
     def __init__(self, *, host: str, token: str | None = None, run_name: str,
                  tasks: list[dict[str, Any]] | None = None,
@@ -145,12 +147,6 @@ class DatabricksSubmitRunOperator(ResumableJobMixin):
         state = self._get_run(external_id).get("state", {})
         life, result = state.get("life_cycle_state"), state.get("result_state")
         return f"{life}:{result}" if result else str(life)
-
-    def is_job_active(self, status: Any) -> bool:
-        return status in ACTIVE_STATES
-
-    def is_job_succeeded(self, status: Any) -> bool:
-        return bool(status == "TERMINATED:SUCCESS")
 
     def is_job_failed(self, status: Any) -> bool:
         # Overridden so that a state Databricks adds later is "unknown" (asked again,

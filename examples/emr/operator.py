@@ -70,6 +70,11 @@ class EmrAddStepOperator(ResumableJobMixin):
     """
 
     external_id_key = "emr_step_id"
+    active_states = ACTIVE_STATES
+    succeeded_states = SUCCEEDED_STATES
+    # failed_states set: a state the service adds later is "unknown" (asked again, then
+    # JobStatusUnknownError), never a blind resubmit.
+    failed_states = FAILED_STATES
 
     def __init__(self, *, cluster_id: str, step_name: str, args: list[str],
                  region: str = "us-east-1", endpoint_url: str | None = None,
@@ -125,17 +130,6 @@ class EmrAddStepOperator(ResumableJobMixin):
                                    external_id=external_id)
         state: str = step["Status"]["State"]
         return state
-
-    def is_job_active(self, status: Any) -> bool:
-        return status in ACTIVE_STATES
-
-    def is_job_succeeded(self, status: Any) -> bool:
-        return status in SUCCEEDED_STATES
-
-    def is_job_failed(self, status: Any) -> bool:
-        # Overridden so that a state EMR adds in the future is "unknown" (asked again,
-        # then JobStatusUnknownError), never a blind resubmit.
-        return status in FAILED_STATES
 
     def find_job(self, token: str, context: Any) -> str | None:
         suffix = f"[{token}]"

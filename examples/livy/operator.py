@@ -48,6 +48,11 @@ class LivyBatchOperator(ResumableJobMixin):
     """
 
     external_id_key = "livy_batch_id"
+    active_states = ACTIVE_STATES
+    succeeded_states = SUCCEEDED_STATES
+    # failed_states set: a state the service adds later is "unknown" (asked again, then
+    # JobStatusUnknownError), never a blind resubmit.
+    failed_states = FAILED_STATES
 
     def __init__(self, *, livy_url: str, file: str, name: str, args: list[str] | None = None,
                  poll_interval: float = 5.0, poll_timeout: float | None = 3600,
@@ -102,17 +107,6 @@ class LivyBatchOperator(ResumableJobMixin):
         response.raise_for_status()  # 5xx, auth...: the mixin retries status lookups
         state: str = response.json()["state"]
         return state
-
-    def is_job_active(self, status: Any) -> bool:
-        return status in ACTIVE_STATES
-
-    def is_job_succeeded(self, status: Any) -> bool:
-        return status in SUCCEEDED_STATES
-
-    def is_job_failed(self, status: Any) -> bool:
-        # Overridden so that a state Livy adds in the future is "unknown" (asked again,
-        # then JobStatusUnknownError), never a blind resubmit.
-        return status in FAILED_STATES
 
     def find_job(self, token: str, context: Any) -> int | None:
         name = self.batch_name_for(token)

@@ -12,6 +12,7 @@ from resumable import (
     JobStatusUnknownError,
     JobTimeoutError,
     NoTaskStoreError,
+    ResumableJobMixin,
     TooManyResubmitsError,
     idempotency_token_for,
 )
@@ -288,3 +289,32 @@ def test_lookup_errors_in_a_row_are_bounded(store: TaskStore) -> None:
     with pytest.raises(ConnectionError):
         op.poll_until_complete(100, ctx(store))
     assert jobs.lookup_errors == 1000 - 5 - 4
+
+
+class StateSetOperator(FakeOperator):
+    """The predicates from state sets instead of methods."""
+
+    active_states = frozenset({"PENDING", "RUNNING"})
+    succeeded_states = frozenset({"SUCCESS"})
+    failed_states = frozenset({"FAILED"})
+    is_job_active = ResumableJobMixin.is_job_active  # back to the mixin's defaults
+    is_job_succeeded = ResumableJobMixin.is_job_succeeded
+    is_job_failed = ResumableJobMixin.is_job_failed
+
+
+def test_state_sets_replace_the_predicates(store: TaskStore) -> None:
+    op = StateSetOperator(FakeJobs())
+    assert (op.is_job_active("RUNNING"), op.is_job_succeeded("SUCCESS"),
+            op.is_job_failed("FAILED"), op.is_job_failed("WEIRD")) == (True, True, True, False)
+    jobs = FakeJobs(script=["WEIRD", "RUNNING", "SUCCESS"])
+    store.set(KEY, jobs.submit("t"), retention=NEVER_EXPIRE)
+    assert StateSetOperator(jobs).execute(ctx(store)) == {"job": 100}
+    assert len(jobs.submissions) == 1  # WEIRD was unknown, not failed
+
+
+def test_missing_predicates_say_what_to_implement() -> None:
+    class Bare(ResumableJobMixin):
+        pass
+
+    with pytest.raises(NotImplementedError, match="is_job_active or set active_states"):
+        Bare().is_job_active("x")
