@@ -37,22 +37,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks._table import print_table
 from tests.support.crash_harness import CRASH_KINDS, SCHEDULES, TrialReport, run_trials
 
 OPERATORS: dict[str, str] = {
     "ours": "tests.support.crash_worker:OurOperator",
     "airflow-3.3.2-logic": "tests.support.crash_worker:AirflowLogicOperator",
 }
-
-
-def print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
-    cells = [header, *rows]
-    widths = [max(len(line[col]) for line in cells) for col in range(len(header))]
-    for index, line in enumerate(cells):
-        padded = (cell.ljust(width) for cell, width in zip(line, widths, strict=True))
-        print(" | ".join(padded).rstrip())
-        if index == 0:
-            print("-+-".join("-" * width for width in widths))
 
 
 def summary_rows(reports: dict[str, TrialReport]) -> list[tuple[str, ...]]:

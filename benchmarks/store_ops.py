@@ -52,6 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import text
 
+from benchmarks._table import print_table
 from store_client import StoreClient, TaskScope, connect
 from store_client._sql import SqlBackend
 from tests.store_client.bulk import bulk_put
@@ -241,19 +242,11 @@ def postgres_rows(args: argparse.Namespace) -> tuple[list[Row], str]:
     return rows, f"postgresql: {info}, loopback TCP (127.0.0.1)"
 
 
-def print_table(rows: list[Row]) -> None:
-    header = ("backend", "op", "median", "p99", "target", "met?")
-    cells = [header] + [
+def print_rows(rows: list[Row]) -> None:
+    print_table(("backend", "op", "median", "p99", "target", "met?"), [
         (r.backend, r.op, r.median, r.p99, r.target,
          "-" if r.met is None else ("yes" if r.met else "NO"))
-        for r in rows
-    ]
-    widths = [max(len(line[col]) for line in cells) for col in range(len(header))]
-    for index, line in enumerate(cells):
-        padded = (cell.ljust(width) for cell, width in zip(line, widths, strict=True))
-        print(" | ".join(padded).rstrip())
-        if index == 0:
-            print("-+-".join("-" * width for width in widths))
+        for r in rows])
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -313,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     for note in notes:
         print(note)
     print()
-    print_table(rows)
+    print_rows(rows)
     print()
     print(f"Airflow 3.3.2 in-task set ({fmt_ns(AIRFLOW_SET_MEDIAN_NS)} median, a constant) / "
           f"our SQLite set median ({sqlite_set.median}): {speedup:.1f} x faster "
