@@ -37,12 +37,11 @@ import tempfile
 import time
 import weakref
 from pathlib import Path
-from types import TracebackType
 
 import psycopg
 from psycopg import sql
 
-from tests.support.processes import child_pids, kill_group, pid_alive
+from tests.support.processes import ManagedServer, child_pids, kill_group, pid_alive
 
 __all__ = ["PostgresServer", "find_pg_bindir"]
 
@@ -219,7 +218,7 @@ class _Instance:
             shutil.rmtree(self.root, ignore_errors=True)
 
 
-class PostgresServer:
+class PostgresServer(ManagedServer):
     """A throwaway PostgreSQL server on ``127.0.0.1``, for tests and benchmarks.
 
     Nothing happens until :meth:`start` (or entering the ``with`` block). The
@@ -254,8 +253,7 @@ class PostgresServer:
                 missing while running as root, or a command failed (the message
                 includes the end of the log).
         """
-        if self._closed:
-            raise RuntimeError("PostgresServer is closed")
+        self._check_open()
         instance = self._instance or self._create_cluster()
         if instance.postmaster_pid() is not None:
             return
@@ -285,24 +283,6 @@ class PostgresServer:
         """
         if self._instance is not None:
             self._instance.stop()
-
-    def close(self) -> None:
-        """Stop the server and delete its temporary directory. Idempotent."""
-        self._closed = True
-        if self._finalizer is not None:
-            self._finalizer()
-
-    def __enter__(self) -> PostgresServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- addresses ---------------------------------------------------------------
 

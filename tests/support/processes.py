@@ -9,9 +9,14 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import weakref
 from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
 
-__all__ = ["child_pids", "kill_group", "pid_alive"]
+__all__ = ["ManagedServer", "child_pids", "kill_group", "pid_alive"]
+
+S = TypeVar("S", bound="ManagedServer")
 
 
 def pid_alive(pid: int) -> bool:
@@ -50,3 +55,36 @@ def kill_group(pid: int) -> None:
             os.kill(pid, signal.SIGKILL)
         else:
             os.killpg(pgid, signal.SIGKILL)
+
+
+class ManagedServer:
+    """Base of the throwaway test servers: ``start()`` in the subclass, torn down once.
+
+    A subclass sets ``self._finalizer`` (a :func:`weakref.finalize` that stops its
+    processes and deletes its files) when it starts; ``close()``, the end of a ``with``
+    block, garbage collection and interpreter exit all run that same finalizer, once.
+    """
+
+    _finalizer: weakref.finalize[Any, Any] | None = None
+    _closed = False
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError(f"{type(self).__name__} is closed")
+
+    def close(self) -> None:
+        """Stop everything and delete the temporary directory. Idempotent."""
+        self._closed = True
+        if self._finalizer is not None:
+            self._finalizer()
+
+    def __enter__(self: S) -> S:
+        self.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()

@@ -32,12 +32,11 @@ import tempfile
 import time
 import weakref
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import httpx
 
-from tests.support.processes import child_pids, pid_alive
+from tests.support.processes import ManagedServer, child_pids, pid_alive
 
 __all__ = ["SparkCluster", "find_java", "find_spark_class"]
 
@@ -158,7 +157,7 @@ class _Instance:
             shutil.rmtree(self.root, ignore_errors=True)
 
 
-class SparkCluster:
+class SparkCluster(ManagedServer):
     """A Spark standalone Master (REST submission server on) and one Worker on 127.0.0.1.
 
     Nothing happens until :meth:`start` (or entering the ``with`` block), which returns
@@ -194,8 +193,7 @@ class SparkCluster:
             RuntimeError: pyspark or java is missing, a daemon exited, or the cluster
                 was not ready within ``startup_timeout`` (the message quotes the logs).
         """
-        if self._closed:
-            raise RuntimeError("SparkCluster is closed")
+        self._check_open()
         if self._instance is not None:
             return
         spark_class = self._spark_class or find_spark_class()
@@ -216,24 +214,6 @@ class SparkCluster:
             self._finalizer = None
             finalizer()
             raise
-
-    def close(self) -> None:
-        """Kill the daemons (and drivers) and delete the temporary directory. Idempotent."""
-        self._closed = True
-        if self._finalizer is not None:
-            self._finalizer()
-
-    def __enter__(self) -> SparkCluster:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- addresses ---------------------------------------------------------------
 
