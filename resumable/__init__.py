@@ -2,35 +2,59 @@
 
 - :class:`ResumableJobMixin`: an operator's external job (Spark, EMR, Databricks...)
   is reattached to after a worker crash instead of being submitted twice.
+- :func:`checkpoint`: a paginated or batched function resumes after the last position
+  it committed (:class:`Checkpoint`), not from the first page.
+- :func:`watermark`: an incremental load's cursor advances only when the load returned,
+  to the largest cursor it saw, never backwards (:class:`Window`).
+- :func:`open_checkpoint` and :func:`open_window`: the same without a decorator.
 
 Errors form one tree under :class:`ResumableError` (see ``resumable._errors``).
 """
 
 import logging
 
+from resumable._checkpoint import Checkpoint, open_checkpoint
+from resumable._decorators import checkpoint, watermark
 from resumable._errors import (
+    CheckpointMismatchError,
+    CursorError,
+    CursorTypeError,
     JobError,
     JobFailedError,
     JobNotFoundError,
     JobStatusUnknownError,
     JobTimeoutError,
+    MissingCursorError,
     NoTaskStoreError,
     ResumableError,
     TooManyResubmitsError,
+    WatermarkConflictError,
 )
 from resumable._job_mixin import ResumableJobMixin, idempotency_token_for
+from resumable._window import Window, open_window
 
 logging.getLogger("resumable").addHandler(logging.NullHandler())
 
 __all__ = [
+    "Checkpoint",
+    "CheckpointMismatchError",
+    "CursorError",
+    "CursorTypeError",
     "JobError",
     "JobFailedError",
     "JobNotFoundError",
     "JobStatusUnknownError",
     "JobTimeoutError",
+    "MissingCursorError",
     "NoTaskStoreError",
     "ResumableError",
     "ResumableJobMixin",
     "TooManyResubmitsError",
+    "WatermarkConflictError",
+    "Window",
+    "checkpoint",
     "idempotency_token_for",
+    "open_checkpoint",
+    "open_window",
+    "watermark",
 ]

@@ -14,20 +14,38 @@ How it works, in order:
 The task scope (for idempotency tokens) comes from the store's ``scope`` attribute when
 it has one, else from the task instance; it is ``None`` when neither exists.
 
-What it does not do: build scopes from a DAG run alone, or pick an asset store.
+The decorators resolve their stores here too (:func:`resolve_task_store`,
+:func:`resolve_asset_store`), in DESIGN's order: an explicit store argument, the running
+Airflow task's context (found with ``airflow.sdk.get_current_context`` only when
+``airflow.sdk`` is already imported, so plain jobs never import Airflow), then the default
+``connect()`` client.
+
+What it does not do: build scopes from a DAG run alone; wrap Airflow's own asset store
+(a watermark inside Airflow uses the ``store=`` client, else the default client, until
+the Airflow adapter lands).
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from resumable._errors import NoTaskStoreError
-from store_client import StoreClient, TaskScope, connect
+from store_client import AssetScope, AssetStore, StoreClient, TaskScope, connect
 
-__all__ = ["TaskStoreLike", "default_client", "scope_from_context", "task_store_from_context"]
+__all__ = [
+    "AssetStoreLike",
+    "TaskStoreLike",
+    "current_airflow_context",
+    "default_client",
+    "resolve_asset_store",
+    "resolve_task_store",
+    "scope_from_context",
+    "task_store_from_context",
+]
 
 _ACCESSOR_KEYS = ("task_store", "task_state_store", "task_state")
 _client: StoreClient | None = None
@@ -43,6 +61,15 @@ class TaskStoreLike(Protocol):
     def set(self, key: str, value: Any, *, retention: timedelta | None = None) -> None: ...
 
     def delete(self, key: str) -> None: ...
+
+
+@runtime_checkable
+class AssetStoreLike(Protocol):
+    """What a watermark needs of an asset store: read, and an atomic compare-and-set."""
+
+    def get(self, key: str, default: Any = None) -> Any: ...
+
+    def compare_and_set(self, key: str, expected: Any, new: Any) -> bool: ...
 
 
 def default_client() -> StoreClient:
@@ -90,3 +117,55 @@ def scope_from_context(context: Mapping[str, Any], store: object) -> TaskScope |
         return scope
     ti = _task_instance(context)
     return scope_from_task_instance(ti) if ti is not None else None
+
+
+def current_airflow_context() -> Mapping[str, Any] | None:
+    """The running Airflow task's context, or None outside one (Airflow is never imported)."""
+    sdk = sys.modules.get("airflow.sdk")
+    getter = getattr(sdk, "get_current_context", None) if sdk is not None else None
+    if getter is None:
+        return None
+    try:
+        context: Mapping[str, Any] = getter()
+    except RuntimeError:  # "no context was found": not inside a running task
+        return None
+    return context
+
+
+def resolve_task_store(given: object, client: StoreClient | None,
+                       who: str) -> TaskStoreLike:
+    """The task store for one call of ``who``: ``given`` (``task_store=``), Airflow, or an error.
+
+    ``given`` may be a task store or a ``TaskScope`` (then on ``client``, or the default
+    client). Inside Airflow, ``client`` (the decorator's ``store=``) gets the task's scope;
+    without it the task's own store is used.
+    """
+    if given is not None:
+        if isinstance(given, TaskScope):
+            return (client or default_client()).task_store(given)
+        if isinstance(given, TaskStoreLike):
+            return given
+        raise TypeError(f"{who}: task_store= must be a task store or a TaskScope, "
+                        f"got {type(given).__name__}")
+    context = current_airflow_context()
+    if context is not None:
+        scope = scope_from_context(context, None) if client is not None else None
+        if client is not None and scope is not None:
+            return client.task_store(scope)
+        return task_store_from_context(context)
+    raise NoTaskStoreError(
+        f"{who} runs outside Airflow, so it has no task to keep its checkpoint in: call it "
+        "with task_store=connect().task_store(TaskScope(dag_id, run_id, task_id)) "
+        "or task_store=TaskScope(...)")
+
+
+def resolve_asset_store(asset_name: str, given: object, client: StoreClient | None,
+                        who: str) -> AssetStoreLike:
+    """The asset store for one call of ``who``: ``asset_store=``, ``client``, or the default."""
+    if given is not None:
+        if isinstance(given, AssetStoreLike):
+            return given
+        raise TypeError(f"{who}: asset_store= must be an asset store with get and "
+                        f"compare_and_set, got {type(given).__name__}")
+    store: AssetStore = (client or default_client()).asset_store(AssetScope(name=asset_name))
+    return store

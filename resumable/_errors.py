@@ -4,6 +4,11 @@
 
     ResumableError
      ├── NoTaskStoreError       (also LookupError)   no task store in the context
+     ├── CheckpointMismatchError (also LookupError)  the committed item is not in the iterable
+     ├── CursorError                                 a row's cursor cannot be used
+     │    ├── MissingCursorError (also LookupError)  a row has no cursor (on_missing_cursor="raise")
+     │    └── CursorTypeError    (also TypeError)    a cursor is not of the window's type
+     ├── WatermarkConflictError                      the cursor kept changing under compare_and_set
      ├── JobError                                    an external job went wrong
      │    ├── JobNotFoundError                       the system no longer knows the job ID
      │    ├── JobFailedError                         the job ended in a failed state
@@ -21,14 +26,19 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "CheckpointMismatchError",
+    "CursorError",
+    "CursorTypeError",
     "JobError",
     "JobFailedError",
     "JobNotFoundError",
     "JobStatusUnknownError",
     "JobTimeoutError",
+    "MissingCursorError",
     "NoTaskStoreError",
     "ResumableError",
     "TooManyResubmitsError",
+    "WatermarkConflictError",
 ]
 
 
@@ -67,3 +77,32 @@ class JobTimeoutError(JobError, TimeoutError):
 
 class TooManyResubmitsError(JobError):
     """The job disappeared after each of several resubmissions in one try."""
+
+
+class CheckpointMismatchError(ResumableError, LookupError):
+    """``Checkpoint.resume`` did not find the committed item in the iterable it was given.
+
+    ``position`` is the committed position that was looked for. The iterable changed
+    between tries (or the ``key`` function did); resuming anywhere would skip or redo
+    work silently, so nothing is yielded. Clear the checkpoint to start over.
+    """
+
+    def __init__(self, message: str, *, position: Any = None) -> None:
+        super().__init__(message)
+        self.position = position
+
+
+class CursorError(ResumableError):
+    """A row's cursor value cannot be used by a watermark window."""
+
+
+class MissingCursorError(CursorError, LookupError):
+    """A row has no cursor value and ``on_missing_cursor="raise"`` (the default)."""
+
+
+class CursorTypeError(CursorError, TypeError):
+    """A cursor value is not of the window's cursor type (or is a naive datetime)."""
+
+
+class WatermarkConflictError(ResumableError):
+    """The stored cursor changed under every ``compare_and_set`` attempt; nothing was stored."""

@@ -1,0 +1,140 @@
+"""``@checkpoint`` and ``@watermark``: the decorators over ``Checkpoint`` and ``Window``.
+
+How it works: each decorator validates its configuration once, at decoration time (a
+``FlushPolicy`` or a ``WatermarkSpec``, both frozen and never changed by a call), and
+hands ``resumable._injection.decorate`` a factory that opens one call: it finds the
+store (``resumable._context``: the call-time ``task_store=``/``asset_store=``, the
+decorator's ``store=`` client, the running Airflow task, the default ``connect()``
+client), opens the checkpoint or window, and says how the call ends. A checkpointed call
+that returns clears its key (``clear_on_success``, the default) or writes its last
+position; one that raises writes the positions already committed. A watermarked call
+that returns observes the rows it returned if it neither filtered nor observed any, then
+commits the cursor; one that raises stores nothing.
+
+What it does not do: decorate generator functions, or run the store I/O of an ``async``
+function on the event loop (it runs in a worker thread).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from resumable._checkpoint import Checkpoint, FlushPolicy
+from resumable._context import resolve_asset_store, resolve_task_store
+from resumable._cursor import CursorValue
+from resumable._injection import decorate, find_injected
+from resumable._window import OnMissing, WatermarkSpec, Window, is_rows, window_for
+from store_client import StoreClient
+
+__all__ = ["checkpoint", "watermark"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _check_client(store: object, decorator: str) -> StoreClient | None:
+    if store is not None and not isinstance(store, StoreClient):
+        raise TypeError(f"{decorator}: store= must be a StoreClient from "
+                        f"store_client.connect(), got {type(store).__name__}")
+    return store
+
+
+class _CheckpointCall:
+    def __init__(self, cp: Checkpoint) -> None:
+        self.value = cp
+
+    def finish(self, result: object) -> None:
+        self.value.close(succeeded=True)
+
+    def abort(self) -> None:
+        self.value.close(succeeded=False)
+
+
+class _WindowCall:
+    def __init__(self, window: Window) -> None:
+        self.value = window
+
+    def finish(self, result: object) -> None:
+        if not self.value.used and is_rows(result):
+            self.value.observe(result)  # type: ignore[arg-type]
+        self.value.commit()
+
+    def abort(self) -> None:
+        """Nothing is stored when the load raised."""
+
+
+def checkpoint(*, key: str | None = None, every: int | None = None,
+               every_seconds: float | None = None, clear_on_success: bool = True,
+               store: StoreClient | None = None) -> Callable[[F], F]:
+    """Resume a paginated or batched function after the last position it committed.
+
+    The function's parameter annotated :class:`Checkpoint` receives the checkpoint kept
+    under ``key`` (default: the function's name) in the task's store. ``every`` /
+    ``every_seconds`` batch the writes (a crash redoes at most that much work). With
+    ``clear_on_success`` the key is deleted when the function returns, so a cleared and
+    re-run task starts over. Outside Airflow, call the function with ``task_store=`` (a
+    task store or a ``TaskScope``).
+    """
+    policy = FlushPolicy(every, every_seconds)
+    client = _check_client(store, "@checkpoint")
+
+    def wrap(fn: F) -> F:
+        name = find_injected(fn, Checkpoint, "@checkpoint")
+        cp_key = key if key is not None else fn.__name__
+        who = f"{fn.__qualname__} (@checkpoint)"
+
+        def open_call(given: object) -> _CheckpointCall:
+            task_store = resolve_task_store(given, client, who)
+            return _CheckpointCall(Checkpoint(task_store, cp_key, policy=policy,
+                                              clear_on_success=clear_on_success))
+
+        return decorate(fn, injected=name, store_kwarg="task_store", decorator="@checkpoint",
+                        open_call=open_call)
+
+    return wrap
+
+
+def _asset_name(asset: object) -> str:
+    if isinstance(asset, str) and asset:
+        return asset
+    name = getattr(asset, "name", None) or getattr(asset, "uri", None)
+    if isinstance(name, str) and name:
+        return name
+    raise TypeError(f"@watermark: the first argument must be an Airflow Asset or an asset "
+                    f"name (str), got {asset!r:.80}")
+
+
+def watermark(asset: object, *, cursor: str | Callable[[Any], Any],
+              initial: CursorValue | None = None,
+              primary_key: str | Sequence[str] | Callable[[Any], Any] | None = None,
+              lag: Any = None, end: CursorValue | None = None,
+              on_missing_cursor: OnMissing = "raise", key: str = "watermark",
+              store: StoreClient | None = None) -> Callable[[F], F]:
+    """Load incrementally: the asset's cursor advances only when the function returned.
+
+    The function's parameter annotated :class:`Window` receives the window opened on
+    the asset's store: ``start`` (the stored cursor minus ``lag``, or ``initial``),
+    ``end``, ``filter(rows)`` and ``observe(rows)``. On return the stored cursor becomes
+    the largest one observed (never the clock, never backwards) through compare-and-set;
+    on an exception nothing is stored. ``end=`` runs a bounded backfill ``[initial,
+    end)`` that neither reads nor writes the stored cursor. Outside Airflow, a call may
+    pass ``asset_store=`` to use a given asset store.
+    """
+    name = _asset_name(asset)
+    spec = WatermarkSpec(cursor, initial, primary_key, lag, end,  # type: ignore[arg-type]
+                         on_missing_cursor, key)
+    client = _check_client(store, "@watermark")
+
+    def wrap(fn: F) -> F:
+        injected = find_injected(fn, Window, "@watermark")
+        who = f"{fn.__qualname__} (@watermark)"
+
+        def open_call(given: object) -> _WindowCall:
+            asset_store = (None if spec.end is not None
+                           else resolve_asset_store(name, given, client, who))
+            return _WindowCall(window_for(spec, asset_store))
+
+        return decorate(fn, injected=injected, store_kwarg="asset_store",
+                        decorator="@watermark", open_call=open_call)
+
+    return wrap
