@@ -85,14 +85,18 @@ class _Seek:
         self._target = None if position is None else _canonical(position, "position")
         self.found = position is None
 
-    def position_of(self, item: object) -> object:
+    def _key_of(self, item: object) -> object:
         return self._key(item) if self._key is not None else item
+
+    def position_of(self, item: object) -> object:
+        """The JSON form of ``key(item)`` (a tuple becomes the list it is stored as)."""
+        return json.loads(_canonical(self._key_of(item), "resume's key(item)"))
 
     def skip(self, item: object) -> bool:
         """True while ``item`` is at or before the committed position."""
         if self.found:
             return False
-        if _canonical(self.position_of(item), "resume's key(item)") == self._target:
+        if _canonical(self._key_of(item), "resume's key(item)") == self._target:
             self.found = True
         return True
 

@@ -8,7 +8,7 @@ import pytest
 
 from store_client import NEVER_EXPIRE, CleanupRow, StoreClient, TaskScope
 from tests.store_client.bulk import bulk_put
-from tests.store_client.conftest import FakeClock
+from tests.support.clock import FakeClock
 
 
 def _seed(client: StoreClient) -> None:

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from store_client import NEVER_EXPIRE, AssetScope, StoreClient, TaskScope, connect
-from tests.store_client.conftest import FakeClock
+from tests.support.clock import FakeClock
 
 SCOPE = TaskScope("dag", "run", "task")
 
