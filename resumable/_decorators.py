@@ -18,7 +18,7 @@ function on the event loop (it runs in a worker thread).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from resumable._checkpoint import Checkpoint, FlushPolicy
 from resumable._context import resolve_asset_store, resolve_task_store
@@ -29,7 +29,16 @@ from store_client import StoreClient
 
 __all__ = ["checkpoint", "watermark"]
 
-F = TypeVar("F", bound=Callable[..., Any])
+R = TypeVar("R")
+# The decorated function takes the user's parameters minus the injected one, plus the
+# call-time ``task_store=``/``asset_store=``: typing cannot spell that, so the decorated
+# function is typed ``Callable[..., R]`` (its return type is kept).
+
+
+class Decorator(Protocol):
+    """What ``checkpoint(...)`` and ``watermark(...)`` return."""
+
+    def __call__(self, fn: Callable[..., R], /) -> Callable[..., R]: ...
 
 
 def _check_client(store: object, decorator: str) -> StoreClient | None:
@@ -65,7 +74,7 @@ class _WindowCall:
 
 def checkpoint(*, key: str | None = None, every: int | None = None,
                every_seconds: float | None = None, clear_on_success: bool = True,
-               store: StoreClient | None = None) -> Callable[[F], F]:
+               store: StoreClient | None = None) -> Decorator:
     """Resume a paginated or batched function after the last position it committed.
 
     The function's parameter annotated :class:`Checkpoint` receives the checkpoint kept
@@ -78,7 +87,7 @@ def checkpoint(*, key: str | None = None, every: int | None = None,
     policy = FlushPolicy(every, every_seconds)
     client = _check_client(store, "@checkpoint")
 
-    def wrap(fn: F) -> F:
+    def wrap(fn: Callable[..., R]) -> Callable[..., R]:
         name = find_injected(fn, Checkpoint, "@checkpoint")
         cp_key = key if key is not None else fn.__name__
         who = f"{fn.__qualname__} (@checkpoint)"
@@ -109,7 +118,7 @@ def watermark(asset: object, *, cursor: str | Callable[[Any], Any],
               primary_key: str | Sequence[str] | Callable[[Any], Any] | None = None,
               lag: Any = None, end: CursorValue | None = None,
               on_missing_cursor: OnMissing = "raise", key: str = "watermark",
-              store: StoreClient | None = None) -> Callable[[F], F]:
+              store: StoreClient | None = None) -> Decorator:
     """Load incrementally: the asset's cursor advances only when the function returned.
 
     The function's parameter annotated :class:`Window` receives the window opened on
@@ -125,7 +134,7 @@ def watermark(asset: object, *, cursor: str | Callable[[Any], Any],
                          on_missing_cursor, key)
     client = _check_client(store, "@watermark")
 
-    def wrap(fn: F) -> F:
+    def wrap(fn: Callable[..., R]) -> Callable[..., R]:
         injected = find_injected(fn, Window, "@watermark")
         who = f"{fn.__qualname__} (@watermark)"
 

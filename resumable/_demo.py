@@ -6,7 +6,8 @@ on ``ResumableJobMixin`` in a separate worker process on the configured store (t
 embedded SQLite file by default). Once the job is running it SIGKILLs the worker, starts
 a second one as Airflow's retry would, and shows from the server's own records that the
 retry reattached to the same job and that exactly one job ran. Worker logs are relayed
-with a ``[worker N]`` prefix.
+with a ``[worker N]`` prefix. Then come the ``@checkpoint`` and ``@watermark`` parts of
+``resumable._demo_incremental``: a killed ingest resumes, a load runs twice.
 
 What it does not do: use Airflow (see ``examples/dags`` for that), or leave anything
 running: the server and workers are stopped by process group.
@@ -33,7 +34,7 @@ from resumable._job_mixin import ResumableJobMixin
 from resumable._jobserver import JobServer
 from store_client import TaskScope, connect
 
-__all__ = ["DemoJobOperator", "run_demo"]
+__all__ = ["DemoJobOperator", "run_demo", "start_worker", "wait_for"]
 
 _ACTIVE = ("PENDING", "RUNNING", "TERMINATING")
 
@@ -93,9 +94,10 @@ def _worker(argv: list[str]) -> int:
     return 0
 
 
-def _start_worker(n: int, args: list[str], say: Callable[[str], None],
-                  lines: list[str]) -> subprocess.Popen[str]:
-    proc = subprocess.Popen([sys.executable, "-m", "resumable._demo", *args],
+def start_worker(n: int, module: str, args: list[str], say: Callable[[str], None],
+                 lines: list[str]) -> subprocess.Popen[str]:
+    """Run ``python -m module *args`` in its own process group, relaying its output."""
+    proc = subprocess.Popen([sys.executable, "-m", module, *args],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
 
@@ -110,7 +112,8 @@ def _start_worker(n: int, args: list[str], say: Callable[[str], None],
     return proc
 
 
-def _wait_for(condition: Callable[[], bool], timeout: float) -> bool:
+def wait_for(condition: Callable[[], bool], timeout: float) -> bool:
+    """Poll ``condition`` every 0.1 s until it holds (True) or ``timeout`` passes (False)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
@@ -121,42 +124,60 @@ def _wait_for(condition: Callable[[], bool], timeout: float) -> bool:
 
 def run_demo(url: str | None = None, *, run_seconds: float = 6.0,
              say: Callable[[str], None] = print) -> int:
-    """Run the demo on the store at ``url`` (default: the configured store); exit status."""
+    """Run the three demo parts on the store at ``url`` (default: the configured store)."""
+    from resumable._demo_incremental import run_ingest_demo, run_load_demo
+
     started = time.monotonic()
     store_url = connect(url).settings.url
     run_id = "demo-" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%f")
+    say(f"store: {store_url}")
+    results = {
+        "job": _run_job_demo(store_url, run_id, run_seconds, say),
+        "ingest": run_ingest_demo(store_url, run_id, say),
+        "load": run_load_demo(store_url, run_id, say),
+    }
+    failed = [name for name, ok in results.items() if not ok]
+    say("")
+    say(f"{'FAILED: ' + ', '.join(failed) if failed else 'all three parts OK'} "
+        f"({time.monotonic() - started:.1f} s); see the job with: "
+        f"resumable jobs --url {store_url}")
+    return 1 if failed else 0
+
+
+def _run_job_demo(store_url: str, run_id: str, run_seconds: float,
+                  say: Callable[[str], None]) -> bool:
+    """Kill a worker while its job runs and reattach; True if exactly one job ran."""
+    say("== ResumableJobMixin: a job whose worker is SIGKILLed while it runs ==")
     with JobServer(pending_seconds=0.5, run_seconds=run_seconds) as server:
         say(f"job server: {server.url} (every submission recorded)")
-        say(f"store:      {store_url}")
         args = [store_url, run_id, server.url, str(run_seconds)]
         lines: list[str] = []
-        first = _start_worker(1, args, say, lines)
-        if not _wait_for(lambda: bool(server.submissions()) and
-                         server.submissions()[0]["state"]["life_cycle_state"] == "RUNNING", 20):
-            first.kill()
+        first = start_worker(1, "resumable._demo", args, say, lines)
+        if not wait_for(lambda: bool(server.submissions()) and
+                        server.submissions()[0]["state"]["life_cycle_state"] == "RUNNING", 20):
+            os.killpg(first.pid, signal.SIGKILL)
             say("the job never started running; giving up")
-            return 1
+            return False
         time.sleep(1.0)
         os.killpg(first.pid, signal.SIGKILL)
         first.wait()
         job = server.submissions()[0]["run_id"]
         say(f">>> SIGKILLed worker 1 (pid {first.pid}) while job {job} was RUNNING")
         say(">>> starting worker 2, as the task's retry would")
-        second = _start_worker(2, args, say, lines)
+        second = start_worker(2, "resumable._demo", args, say, lines)
         code = second.wait(timeout=run_seconds + 30)
         time.sleep(0.2)
         runs = server.submissions()
     results = [json.loads(line[7:]) for line in lines if line.startswith("RESULT ")]
     if code != 0 or not results:
         say(f"worker 2 failed (exit {code})")
-        return 1
+        return False
     ok = len(runs) == 1 and results[-1]["run_id"] == job
     say(f"result of worker 2: {results[-1]}")
     say(f"jobs the server received: {len(runs)} (run IDs {[r['run_id'] for r in runs]})")
     say(("OK: the retry reattached to job %s; exactly one job ran" if ok else
-         "FAILED: job %s was not reattached") % job + f" ({time.monotonic() - started:.1f} s)")
-    say(f"see it with: resumable jobs --url {store_url}")
-    return 0 if ok else 1
+         "FAILED: job %s was not reattached") % job)
+    return ok
 
 
 if __name__ == "__main__":

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from store_client import TaskScope, connect
+
+
+def page_in(pattern: str, text: str) -> int:
+    found = re.search(pattern, text)
+    assert found, pattern
+    return int(found.group(1))
 
 
 def test_demo_reattaches_and_runs_one_job(tmp_path: Path) -> None:
@@ -23,6 +30,14 @@ def test_demo_reattaches_and_runs_one_job(tmp_path: Path) -> None:
     assert "[worker 2] demo_run_id: a job ID is stored from an earlier try" in out
     assert "jobs the server received: 1" in out
     assert "exactly one job ran" in out
+    killed_after = page_in(r"after it reported page (\d+)", out)
+    resumed_after = page_in(r"\[worker 2\] resuming after page (\d+)", out)
+    assert killed_after >= 12
+    assert killed_after - 1 <= resumed_after <= killed_after + 1  # the page in flight
+    assert "lost: none" in out
+    assert "run 2 loaded 3 rows" in out
+    assert "every order loaded exactly once" in out
+    assert "all three parts OK" in out
     assert "Traceback" not in done.stderr
     assert elapsed < 30, elapsed
     entries = connect(url).scan_tasks("demo_run_id")
