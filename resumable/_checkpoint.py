@@ -16,7 +16,8 @@ What it does not do: commit the item whose body raised or ``break``-ed out of th
 write from a background thread (``every_seconds`` is checked at commit time).
 
 Known limits: a SIGKILL loses the pending positions, so a retry redoes at most ``every``
-items (or ``every_seconds`` of work) plus the one in flight.
+items in all (up to ``every - 1`` pending commits plus the item in flight), or
+``every_seconds`` of work plus the item in flight.
 """
 
 from __future__ import annotations
