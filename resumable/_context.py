@@ -163,9 +163,13 @@ def resolve_asset_store(asset_name: str, given: object, client: StoreClient | No
                         who: str) -> AssetStoreLike:
     """The asset store for one call of ``who``: ``asset_store=``, ``client``, or the default."""
     if given is not None:
-        if isinstance(given, AssetStoreLike):
-            return given
-        raise TypeError(f"{who}: asset_store= must be an asset store with get and "
-                        f"compare_and_set, got {type(given).__name__}")
+        if not isinstance(given, AssetStoreLike):
+            raise TypeError(f"{who}: asset_store= must be an asset store with get and "
+                            f"compare_and_set, got {type(given).__name__}")
+        scope = getattr(given, "scope", None)
+        if isinstance(scope, AssetScope) and asset_name not in (scope.name, scope.uri):
+            raise ValueError(f"{who}: asset_store= is the store of asset "
+                             f"{scope.identity!r}, but the watermark is for {asset_name!r}")
+        return given
     store: AssetStore = (client or default_client()).asset_store(AssetScope(name=asset_name))
     return store

@@ -230,6 +230,8 @@ def test_an_airflow_asset_names_the_store_and_asset_store_overrides_it(
     assert memory.asset_store("orders").get("watermark") is not None
     with pytest.raises(TypeError, match="asset_store= must be an asset store"):
         load(asset_store=memory.task_store(SCOPE))
+    with pytest.raises(ValueError, match=r"store of asset 'payments'.*for 'orders'"):
+        load(asset_store=memory.asset_store("payments"))
 
 
 def test_a_backfill_needs_no_store_at_all() -> None:
