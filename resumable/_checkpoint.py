@@ -91,7 +91,13 @@ class _Seek:
 
     def position_of(self, item: object) -> object:
         """The JSON form of ``key(item)`` (a tuple becomes the list it is stored as)."""
-        return json.loads(_canonical(self._key_of(item), "resume's key(item)"))
+        key = self._key_of(item)
+        if type(key) in (int, str):  # the common case, already its own JSON form
+            return key
+        if key is None:
+            raise TypeError(f"resume's key(item) returned None for {item!r:.80}; "
+                            "a position must be a JSON value other than None")
+        return json.loads(_canonical(key, "resume's key(item)"))
 
     def skip(self, item: object) -> bool:
         """True while ``item`` is at or before the committed position."""
@@ -140,9 +146,10 @@ class Checkpoint:
         """How many commits are not yet written to the store."""
         return self._pending
 
-    def _note(self, position: object) -> bool:
+    def _note(self, position: object, *, checked: bool = False) -> bool:
         """Record ``position``; True if it is due to be written."""
-        encode_value(self.key, position)  # a bad position fails here, not at a later flush
+        if not checked:  # a bad position fails here, not at a later flush
+            encode_value(self.key, position)
         self._position = position
         self._pending += 1
         return self.policy.due(self._pending, self._clock() - self._written_at)
@@ -182,7 +189,8 @@ class Checkpoint:
             if seek.skip(item):
                 continue
             yield item
-            self.commit(seek.position_of(item))
+            if self._note(seek.position_of(item), checked=True):
+                self.flush()
         seek.check_found()
         self.flush()
 
@@ -194,7 +202,8 @@ class Checkpoint:
             if seek.skip(item):
                 continue
             yield item
-            await self.acommit(seek.position_of(item))
+            if self._note(seek.position_of(item), checked=True):
+                await self.aflush()
         seek.check_found()
         await self.aflush()
 

@@ -170,6 +170,9 @@ def test_resume_with_an_unencodable_item_names_it(store: TaskStore) -> None:
     store.set("k", 1)
     with pytest.raises(TypeError, match="key"):
         list(Checkpoint(store, "k").resume([object()]))
+    with pytest.raises(TypeError, match="returned None"):
+        list(Checkpoint(store, "j").resume([{"id": None}], key=lambda item: item["id"]))
+    assert store.get("j") is None
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
