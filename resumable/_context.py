@@ -20,21 +20,22 @@ Airflow task's context (found with ``airflow.sdk.get_current_context`` only when
 ``airflow.sdk`` is already imported, so plain jobs never import Airflow), then the default
 ``connect()`` client.
 
-What it does not do: build scopes from a DAG run alone; wrap Airflow's own asset store
-(a watermark inside Airflow uses the ``store=`` client, else the default client, until
-the Airflow adapter lands).
+Airflow's accessors are wrapped by ``store_client.from_context`` (validation, Airflow's
+own ``NEVER_EXPIRE`` object, our error tree).
+
+What it does not do: build scopes from a DAG run alone.
 """
 
 from __future__ import annotations
 
 import sys
-import threading
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from resumable._errors import NoTaskStoreError
-from store_client import AssetScope, AssetStore, StoreClient, TaskScope, connect
+from store_client import AssetScope, AssetStore, StoreClient, TaskScope, TaskStore, from_context
+from store_client._airflow_context import default_client as store_client_default
 
 __all__ = [
     "AssetStoreLike",
@@ -48,8 +49,6 @@ __all__ = [
 ]
 
 _ACCESSOR_KEYS = ("task_store", "task_state_store", "task_state")
-_client: StoreClient | None = None
-_client_lock = threading.Lock()
 
 
 @runtime_checkable
@@ -74,11 +73,7 @@ class AssetStoreLike(Protocol):
 
 def default_client() -> StoreClient:
     """The process-wide client of the configured store (``connect()``), made on first use."""
-    global _client
-    with _client_lock:
-        if _client is None:
-            _client = connect()
-        return _client
+    return store_client_default()
 
 
 def _task_instance(context: Mapping[str, Any]) -> Any:
@@ -101,7 +96,12 @@ def task_store_from_context(context: Mapping[str, Any]) -> TaskStoreLike:
                 raise NoTaskStoreError(
                     f"context[{name!r}] is a {type(store).__name__}, which has no "
                     "get/set/delete; pass a store_client TaskStore")
-            return store
+            if isinstance(store, TaskStore):
+                return store
+            # Airflow's accessor (or one shaped like it): wrapped so that values are
+            # validated, NEVER_EXPIRE is Airflow's own object and errors are ours.
+            wrapped: TaskStoreLike = from_context(context).task_store
+            return wrapped
     ti = _task_instance(context)
     if ti is not None:
         return default_client().task_store(scope_from_task_instance(ti))
@@ -161,7 +161,15 @@ def resolve_task_store(given: object, client: StoreClient | None,
 
 def resolve_asset_store(asset_name: str, given: object, client: StoreClient | None,
                         who: str) -> AssetStoreLike:
-    """The asset store for one call of ``who``: ``asset_store=``, ``client``, or the default."""
+    """The asset store for one call of ``who``.
+
+    In order: ``asset_store=``, the decorator's ``client``, the running Airflow task's
+    store of that asset (compare-and-set emulated: see ``store_client._airflow_context``),
+    the default client.
+    """
+    if given is None and client is None and (context := current_airflow_context()):
+        airflow_store: AssetStoreLike = from_context(context).asset_store(asset_name)
+        return airflow_store
     if given is not None:
         if not isinstance(given, AssetStoreLike):
             raise TypeError(f"{who}: asset_store= must be an asset store with get and "

@@ -16,6 +16,7 @@ Errors form one tree under :class:`StoreError` (see ``store_client._errors``).
 
 import logging
 
+from store_client._airflow_context import ContextStores, from_context
 from store_client._backend import CleanupReport, CleanupRow, StoreBackend, TaskEntry
 from store_client._client import StoreClient, connect
 from store_client._config import StoreSettings
@@ -48,6 +49,7 @@ __all__ = [
     "CleanupReport",
     "CleanupRow",
     "ConfigurationError",
+    "ContextStores",
     "InvalidKeyError",
     "InvalidRetentionError",
     "InvalidScopeError",
@@ -68,4 +70,5 @@ __all__ = [
     "TaskStore",
     "ValueTooLargeError",
     "connect",
+    "from_context",
 ]

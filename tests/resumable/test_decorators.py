@@ -251,3 +251,27 @@ def test_async_watermark(memory: StoreClient) -> None:
     assert asyncio.run(load()) == 2
     assert State.decode(memory.asset_store("orders").get("watermark")).cursor == \
         T0.replace(minute=4)
+
+
+def test_inside_airflow_a_watermark_uses_the_tasks_asset_store() -> None:
+    from airflow.sdk.execution_time.context import set_current_context
+
+    class Accessor:  # one asset's accessor, shaped like Airflow's
+        def __init__(self) -> None:
+            self.data: dict[str, Any] = {}
+
+        def get(self, key: str, default: Any = None) -> Any:
+            return self.data.get(key, default)
+
+        def set(self, key: str, value: Any) -> None:
+            self.data[key] = value
+
+    accessor = Accessor()
+
+    @watermark("orders", cursor="ts")
+    def load(window: Window) -> list[dict[str, Any]]:
+        return orders(8)
+
+    with set_current_context({"asset_state_store": accessor}):  # type: ignore[arg-type]
+        load()
+    assert State.decode(accessor.data["watermark"]).cursor == T0.replace(minute=8)

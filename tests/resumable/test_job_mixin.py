@@ -222,7 +222,7 @@ def test_no_store_is_a_clear_error() -> None:
 
 def test_task_instance_context_uses_the_default_store(
         tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    import resumable._context as context_module
+    import store_client._airflow_context as context_module
 
     monkeypatch.setenv("RESUMABLE_STORE_URL", f"sqlite:///{tmp_path / 'default.db'}")
     monkeypatch.setattr(context_module, "_client", None)

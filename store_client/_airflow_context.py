@@ -1,0 +1,305 @@
+"""The airflow_context backend: our store API over a running Airflow task's own stores.
+
+How it works: :func:`from_context` finds Airflow's accessors in a task's context
+(``task_state_store`` / ``asset_state_store`` in Airflow 3.3, and the draft names
+``task_state``, ``task_store``, ``asset_state``, ``asset_store``) and wraps them in
+:class:`AirflowTaskStore` / :class:`AirflowAssetStore`. Every call validates its key and
+value here first (the same rules and limits as every other backend, so a bad input
+raises our error before Airflow sees it), hands Airflow its *own* ``NEVER_EXPIRE``
+object for any retention equal to it (Airflow tests ``retention is NEVER_EXPIRE``; an
+equal copy made by pickling would overflow its date arithmetic), and translates what
+Airflow raises into the ``StoreError`` tree at the boundary. On Airflow without a task
+state store (3.0-3.2, 2.x), or a context without one, a ``TaskScope`` is built from the
+task instance and the configured store (``connect()``) is used instead.
+
+``compare_and_set`` on Airflow's asset store is emulated: read, compare the canonical
+JSON with ``expected``, write. Airflow's API has no conditional write, so the race it
+cannot close is this: two writers that both read the same value before either writes
+both succeed, and the later write wins. For a watermark that means the cursor can be set
+back to the smaller of two concurrent runs' values (the next run re-reads rows; none is
+skipped), never past rows not loaded. Pass ``store=connect(...)`` to the decorator for
+an atomic cursor on our SQL store.
+
+What it does not do: ``items`` (Airflow's accessors cannot list keys; use the REST API
+backend or ``airflow`` CLI) or ``clear(all_map_indices=True)``; both raise
+``StoreBackendError``. Async twins run the accessor's sync methods in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import threading
+from collections.abc import Iterator, Mapping
+from datetime import timedelta
+from typing import Any
+
+from pydantic import JsonValue
+
+from store_client._client import StoreClient, connect
+from store_client._config import resolve_settings
+from store_client._errors import (
+    InvalidScopeError,
+    InvalidValueError,
+    StoreBackendError,
+    StoreError,
+)
+from store_client._scopes import AssetScope, TaskScope
+from store_client._stores import AssetStore, TaskStore
+from store_client._values import (
+    NEVER_EXPIRE,
+    encode_value,
+    is_never_expire,
+    validate_key,
+    validate_retention,
+)
+
+__all__ = ["AirflowAssetStore", "AirflowTaskStore", "ContextStores", "default_client",
+           "from_context"]
+
+TASK_KEYS = ("task_state_store", "task_state", "task_store")
+ASSET_KEYS = ("asset_state_store", "asset_state", "asset_store")
+_client: StoreClient | None = None
+_client_lock = threading.Lock()
+
+
+def default_client() -> StoreClient:
+    """The process-wide client of the configured store (``connect()``), made on first use."""
+    global _client
+    with _client_lock:
+        if _client is None:
+            _client = connect()
+        return _client
+
+
+def _airflow_never_expire() -> timedelta:
+    import importlib
+
+    try:
+        sdk = importlib.import_module("airflow.sdk")
+    except ImportError:
+        return NEVER_EXPIRE
+    # Airflow before 3.3 has no such object; ours is timedelta.max too
+    result: timedelta = getattr(sdk, "NEVER_EXPIRE", NEVER_EXPIRE)
+    return result
+
+
+@contextlib.contextmanager
+def _translated(action: str) -> Iterator[None]:
+    """Translate what Airflow's accessor raises into the ``StoreError`` tree."""
+    try:
+        yield
+    except StoreError:
+        raise
+    except KeyError as exc:
+        raise InvalidScopeError(f"{action}: {exc.args[0] if exc.args else exc}") from exc
+    except (ValueError, TypeError) as exc:  # pydantic's ValidationError is a ValueError
+        raise InvalidValueError(f"{action}: Airflow refused it: {exc}") from exc
+    except Exception as exc:
+        raise StoreBackendError(f"{action}: Airflow's store failed: "
+                                f"{type(exc).__name__}: {exc}") from exc
+
+
+class _AccessorStore:
+    """What both wrappers share: validation, translation, get/delete/clear and async twins."""
+
+    def __init__(self, accessor: Any, what: str, max_value_bytes: int) -> None:
+        self._accessor = accessor
+        self._what = what
+        self._max_value_bytes = max_value_bytes
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._accessor!r})"
+
+    def _check(self, key: str, value: object) -> None:
+        encode_value(validate_key(key), value, self._max_value_bytes)
+
+    def get(self, key: str, default: Any = None) -> JsonValue | Any:
+        """The value stored under ``key``, or ``default``."""
+        with _translated(f"get {key!r} from {self._what}"):
+            return self._accessor.get(validate_key(key), default)
+
+    def delete(self, key: str) -> None:
+        """Delete ``key``; deleting an absent key does nothing."""
+        with _translated(f"delete {key!r} from {self._what}"):
+            self._accessor.delete(validate_key(key))
+
+    async def aget(self, key: str, default: Any = None) -> JsonValue | Any:
+        """Async :meth:`get`."""
+        return await asyncio.to_thread(self.get, key, default)
+
+    async def adelete(self, key: str) -> None:
+        """Async :meth:`delete`."""
+        await asyncio.to_thread(self.delete, key)
+
+    def items(self) -> dict[str, JsonValue]:
+        """Not available: Airflow's accessors cannot list keys."""
+        raise StoreBackendError(f"{self._what} cannot list its keys (Airflow's in-task "
+                                "accessor has no list call); use the REST API backend")
+
+
+class AirflowTaskStore(_AccessorStore):
+    """Our task-store API over Airflow's ``TaskStateStoreAccessor``; ``scope`` if known."""
+
+    def __init__(self, accessor: Any, scope: TaskScope | None, max_value_bytes: int) -> None:
+        super().__init__(accessor, "Airflow's task state store", max_value_bytes)
+        self.scope = scope
+
+    def set(self, key: str, value: JsonValue, *, retention: timedelta | None = None) -> None:
+        """Write ``key``; ``NEVER_EXPIRE`` (or an equal copy) never expires."""
+        self._check(key, value)
+        checked = validate_retention(retention)
+        if checked is not None and is_never_expire(checked):
+            checked = _airflow_never_expire()
+        with _translated(f"set {key!r} in {self._what}"):
+            self._accessor.set(key, value, retention=checked)
+
+    async def aset(self, key: str, value: JsonValue, *,
+                   retention: timedelta | None = None) -> None:
+        """Async :meth:`set`."""
+        await asyncio.to_thread(lambda: self.set(key, value, retention=retention))
+
+    def clear(self, *, all_map_indices: bool = False) -> None:
+        """Delete every key of this task instance (this map index only)."""
+        if all_map_indices:
+            raise StoreBackendError("Airflow's in-task accessor clears one map index only; "
+                                    "use the REST API backend for all_map_indices=True")
+        with _translated(f"clear {self._what}"):
+            self._accessor.clear()
+
+    async def aclear(self, *, all_map_indices: bool = False) -> None:
+        """Async :meth:`clear`."""
+        await asyncio.to_thread(lambda: self.clear(all_map_indices=all_map_indices))
+
+
+class AirflowAssetStore(_AccessorStore):
+    """Our asset-store API over Airflow's ``AssetStateStoreAccessor`` (emulated CAS)."""
+
+    def __init__(self, accessor: Any, asset: str | None, max_value_bytes: int) -> None:
+        super().__init__(accessor, f"Airflow's asset state store of {asset or 'the task'!r}",
+                         max_value_bytes)
+        self.asset = asset
+
+    def set(self, key: str, value: JsonValue) -> None:
+        """Write ``key`` (last writer wins)."""
+        self._check(key, value)
+        with _translated(f"set {key!r} in {self._what}"):
+            self._accessor.set(key, value)
+
+    async def aset(self, key: str, value: JsonValue) -> None:
+        """Async :meth:`set`."""
+        await asyncio.to_thread(self.set, key, value)
+
+    def clear(self) -> None:
+        """Delete every key of the asset."""
+        with _translated(f"clear {self._what}"):
+            self._accessor.clear()
+
+    async def aclear(self) -> None:
+        """Async :meth:`clear`."""
+        await asyncio.to_thread(self.clear)
+
+    def compare_and_set(self, key: str, expected: JsonValue | None, new: JsonValue) -> bool:
+        """Write ``new`` if the value is ``expected`` (None: absent). Emulated: see module."""
+        self._check(key, new)
+        current = self.get(key)
+        if (current is None) != (expected is None) or (
+                current is not None and encode_value(key, current) != encode_value(key, expected)):
+            return False
+        self.set(key, new)
+        return True
+
+    async def acompare_and_set(self, key: str, expected: JsonValue | None,
+                               new: JsonValue) -> bool:
+        """Async :meth:`compare_and_set`."""
+        return await asyncio.to_thread(self.compare_and_set, key, expected, new)
+
+
+def _task_instance(context: Mapping[str, Any]) -> Any:
+    return context.get("ti") or context.get("task_instance")
+
+
+def _scope_of(ti: Any, accessor: Any) -> TaskScope | None:
+    source = ti if ti is not None else getattr(accessor, "_scope", None)
+    if source is None or not all(hasattr(source, f) for f in ("dag_id", "run_id", "task_id")):
+        return None
+    map_index = getattr(source, "map_index", -1)
+    return TaskScope(source.dag_id, source.run_id, source.task_id,
+                     map_index if isinstance(map_index, int) else -1)
+
+
+class ContextStores:
+    """A running task's stores: ``task_store`` and ``asset_store(asset)``.
+
+    Made by :func:`from_context`. ``scope`` is the task instance's scope when known.
+    """
+
+    def __init__(self, context: Mapping[str, Any], client: StoreClient | None) -> None:
+        self._context = context
+        self._client = client
+        self._max_value_bytes = (client.settings if client is not None
+                                 else resolve_settings()).max_value_bytes
+        found = next((context[k] for k in TASK_KEYS if context.get(k) is not None), None)
+        self._found = found
+        self.scope = (found.scope if isinstance(found, TaskStore)
+                      else _scope_of(_task_instance(context), found))
+
+    @functools.cached_property
+    def task_store(self) -> TaskStore | AirflowTaskStore:
+        """The task's store: Airflow's (wrapped), ours from the context, or the client's."""
+        if isinstance(self._found, TaskStore):
+            return self._found
+        if self._found is not None:
+            return AirflowTaskStore(self._found, self.scope, self._max_value_bytes)
+        if self.scope is not None:
+            return (self._client or default_client()).task_store(self.scope)
+        raise InvalidScopeError("the context has neither a task state store nor a task "
+                                "instance ('ti') to build a TaskScope from")
+
+    def asset_store(self, asset: object = None) -> AssetStore | AirflowAssetStore:
+        """The store of ``asset`` (an Airflow ``Asset`` or a name), or of the only asset."""
+        accessors = next((self._context[k] for k in ASSET_KEYS
+                          if self._context.get(k) is not None), None)
+        name = asset if isinstance(asset, str) or asset is None else getattr(asset, "name", None)
+        if accessors is None:
+            if name is None:
+                raise InvalidScopeError("the context has no asset state store: name the asset")
+            return (self._client or default_client()).asset_store(AssetScope(name=name))
+        if isinstance(accessors, AssetStore):
+            return accessors
+        if asset is None:
+            count = getattr(accessors, "_total", 1)
+            if count != 1:
+                raise InvalidScopeError(f"the task has {count} assets: name the one whose "
+                                        "store you want")
+            return AirflowAssetStore(accessors, None, self._max_value_bytes)
+        return AirflowAssetStore(_subscript(accessors, asset), name, self._max_value_bytes)
+
+
+def _subscript(accessors: Any, asset: object) -> Any:
+    """``accessors[asset]``, building an Airflow ``Asset`` from a name.
+
+    An accessor that cannot be subscripted is one asset's own accessor: used as it is.
+    """
+    if not hasattr(accessors, "__getitem__"):
+        return accessors
+    if isinstance(asset, str):
+        from airflow.sdk import Asset
+
+        asset = Asset(name=asset)
+    try:
+        return accessors[asset]
+    except KeyError as exc:
+        raise InvalidScopeError(
+            f"asset {getattr(asset, 'name', asset)!r} is not among this task's inlets or "
+            "outlets: declare it (e.g. @task(outlets=[asset])) to use its store") from exc
+
+
+def from_context(context: Mapping[str, Any], *,
+                 client: StoreClient | None = None) -> ContextStores:
+    """The stores of the running Airflow task whose context this is.
+
+    ``client`` is used where Airflow offers no store (and defaults to ``connect()``).
+    """
+    return ContextStores(context, client)
