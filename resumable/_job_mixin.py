@@ -27,6 +27,7 @@ and before that was recorded. Deferral (triggers) is not supported.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import logging
 import secrets
 from collections.abc import Collection, Mapping
@@ -58,6 +59,28 @@ def idempotency_token_for(scope: TaskScope | None, external_id_key: str, generat
         basis = f"seed\x1f{seed}"
     digest = hashlib.sha256(f"{basis}\x1f{external_id_key}".encode()).hexdigest()[:32]
     return f"rsm-{digest}-g{generation}"
+
+
+def _plain_init_signature(cls: type) -> inspect.Signature:
+    """``(self, *, <the plain __init__ parameters before BaseOperator>, **kwargs)``.
+
+    Airflow checks ``partial()``/``expand()`` keywords against the signatures of the
+    ``__init__`` methods its metaclass wrapped; the mixin's own and the operator's plain
+    ``__init__`` are not among them, so the generated ``__init__`` declares them.
+    """
+    seen: dict[str, inspect.Parameter] = {}
+    for klass in cls.__mro__[1:]:
+        init = klass.__dict__.get("__init__")
+        if init is None or klass is object:
+            continue
+        if hasattr(init, "_BaseOperatorMeta__param_names"):
+            break  # Airflow's own, wrapped __init__ methods: it knows those
+        for name, param in list(inspect.signature(init).parameters.items())[1:]:
+            if param.kind not in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+                seen.setdefault(name, param.replace(kind=param.KEYWORD_ONLY))
+    self_param = inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    kwargs = inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD)
+    return inspect.Signature([self_param, *seen.values(), kwargs])
 
 
 class ResumableJobMixin:
@@ -113,6 +136,7 @@ class ResumableJobMixin:
             super(cls, self).__init__(*args, **init_kwargs)
 
         __init__.__qualname__ = f"{cls.__qualname__}.__init__"
+        __init__.__signature__ = _plain_init_signature(cls)  # type: ignore[attr-defined]
         cls.__init__ = __init__  # type: ignore[method-assign]
 
     # -- hooks the operator implements -----------------------------------------------

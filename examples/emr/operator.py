@@ -78,7 +78,9 @@ class EmrAddStepOperator(ResumableJobMixin):
 
     def __init__(self, *, cluster_id: str, step_name: str, args: list[str],
                  region: str = "us-east-1", endpoint_url: str | None = None,
-                 poll_interval: float = 5.0, poll_timeout: float | None = 3600) -> None:
+                 poll_interval: float = 5.0, poll_timeout: float | None = 3600,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)  # task_id & co. when mixed with BaseOperator
         self.cluster_id = cluster_id
         self.step_name = step_name
         self.args = list(args)

@@ -56,7 +56,8 @@ class LivyBatchOperator(ResumableJobMixin):
 
     def __init__(self, *, livy_url: str, file: str, name: str, args: list[str] | None = None,
                  poll_interval: float = 5.0, poll_timeout: float | None = 3600,
-                 session: requests.Session | None = None) -> None:
+                 session: requests.Session | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)  # task_id & co. when mixed with BaseOperator
         self.livy_url = livy_url.rstrip("/")
         self.file = file
         self.name = name

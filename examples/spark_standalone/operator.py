@@ -99,8 +99,8 @@ class SparkStandaloneSubmitOperator(ResumableJobMixin):
                  app_args: list[str] | None = None, python: str = sys.executable,
                  spark_properties: dict[str, str] | None = None, poll_interval: float = 1.0,
                  poll_timeout: float | None = 600, find_timeout: float = 60.0,
-                 request_timeout: float = 30.0) -> None:
-        super().__init__()
+                 request_timeout: float = 30.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)  # task_id & co. when mixed with BaseOperator
         self.rest_url = rest_url.rstrip("/")
         self.master_url = master_url
         self.web_url = web_url.rstrip("/")

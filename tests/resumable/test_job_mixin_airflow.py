@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import tempfile
 from typing import Any
@@ -89,3 +90,30 @@ def test_execute_reattaches_on_an_operator(airflow_sdk: Any, tmp_path: Any) -> N
     accessor = AccessorLike()
     assert op.execute({"task_state_store": accessor}) == {"job": 101}
     assert accessor.retentions["af_job_id"] is airflow_sdk.NEVER_EXPIRE
+
+
+class PlainSubmitter(ResumableJobMixin):
+    """A plain-class operator, as the examples write them, with keywords of its own."""
+
+    external_id_key = "plain_job_id"
+
+    def __init__(self, *, host: str, run_name: str = "r", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.host, self.run_name = host, run_name
+
+
+def test_a_plain_operator_mixed_with_baseoperator_can_be_mapped(airflow_sdk: Any) -> None:
+    class Mapped(PlainSubmitter, airflow_sdk.BaseOperator):  # type: ignore[misc]
+        pass
+
+    params = list(inspect.signature(Mapped.__init__).parameters)
+    assert params[:2] == ["self", "host"] and "poll_interval" in params
+    with airflow_sdk.DAG("resumable_mixin_mapped", schedule=None):
+        mapped = Mapped.partial(task_id="m", host="h", poll_interval=0.5,
+                                retries=1).expand(run_name=["a", "b"])
+        single = Mapped(task_id="s", host="h2", durable=False)
+    assert mapped.partial_kwargs["host"] == "h"
+    assert (single.host, single.durable, single.run_name) == ("h2", False, "r")
+    with airflow_sdk.DAG("resumable_mixin_mapped_bad", schedule=None), \
+            pytest.raises(TypeError, match="no_such"):
+        Mapped.partial(task_id="m", host="h").expand(no_such=[1])
