@@ -34,7 +34,7 @@ from collections.abc import Collection, Mapping
 from typing import Any, ClassVar
 
 from resumable._context import TaskStoreLike, scope_from_context, task_store_from_context
-from resumable._errors import JobNotFoundError, TooManyResubmitsError
+from resumable._errors import JobFailedError, JobNotFoundError, TooManyResubmitsError
 from resumable._job_decision import Action, Decision, StatusKind, decide
 from resumable._job_record import JobRecord, meta_key, now_iso
 from resumable._polling import is_transient_error, poll_until_done, query_status
@@ -343,8 +343,8 @@ class ResumableJobMixin:
             final = self.poll_until_complete(record.external_id, context)
         except JobNotFoundError:
             return record, StatusKind.NOT_FOUND
-        except Exception as exc:
-            failed_status = getattr(exc, "status", None)
+        except JobFailedError as exc:  # the job ended failed; anything else leaves it
+            failed_status = exc.status      # "submitted": it may still run (a retry asks)
             self._save(store, record.evolve(
                 phase="failed",
                 status=failed_status if _is_json_scalar(failed_status) else record.status))

@@ -118,6 +118,22 @@ def test_intent_without_find_job_resubmits_with_the_same_token(store: TaskStore)
     assert len(jobs.submissions) == 1
 
 
+def test_a_try_that_dies_while_polling_leaves_the_job_submitted(store: TaskStore) -> None:
+    class Crash(RuntimeError):  # e.g. a lookup that keeps failing, or a simulated crash
+        pass
+
+    class Dying(FakeOperator):
+        def get_job_status(self, external_id: Any, context: Any) -> Any:
+            raise Crash
+
+    jobs = FakeJobs(script=["RUNNING", "SUCCESS"])
+    with pytest.raises(Crash):
+        Dying(jobs).execute(ctx(store))
+    assert store.get(meta_key(KEY))["phase"] == "submitted"  # type: ignore[index,call-overload]
+    assert FakeOperator(jobs).execute(ctx(store)) == {"job": 100}
+    assert len(jobs.submissions) == 1
+
+
 def test_failure_raises_then_retry_uses_a_new_generation(store: TaskStore) -> None:
     jobs = FakeJobs(script=["RUNNING", "FAILED"])
     with pytest.raises(JobFailedError) as info:
