@@ -3,12 +3,13 @@
 How it works: :func:`connect` resolves settings (keywords, then ``RESUMABLE_*``
 environment variables, then defaults), fails on a bad value before connecting, and builds
 the backend the URL names: ``memory://``, ``sqlite:///PATH`` (the default: a file under
-the user's state directory) or ``postgresql+psycopg://...``. The client then binds the
-backend to scopes: ``task_store(TaskScope(...))``, ``asset_store(AssetScope(...))``.
+the user's state directory), ``postgresql+psycopg://...``, or an Airflow 3.3 REST API
+(``https://HOST/api/v2``, with ``token=`` or ``username=``/``password=``; see
+``store_client._airflow_http``). The client then binds the backend to scopes:
+``task_store(TaskScope(...))``, ``asset_store(AssetScope(...))``.
 
-What it does not do: open a connection in ``connect()``; SQL tables are created on the
-first operation. The Airflow REST backend (``https://.../api/v2``) is not in this
-release; its URL is refused with a clear error.
+What it does not do: open a connection in ``connect()``; SQL tables are created, and an
+Airflow login happens, on the first operation.
 """
 
 from __future__ import annotations
@@ -93,9 +94,15 @@ def _backend_for(settings: StoreSettings, retry: RetryPolicy) -> StoreBackend:
         from store_client._sql import SqlBackend  # SQLAlchemy loads only when needed
 
         return SqlBackend(settings.url, retry=retry)
+    if settings.scheme in ("http", "https"):
+        from store_client._airflow_http import AirflowHttpBackend  # httpx loads when needed
+
+        return AirflowHttpBackend(settings.url, token=settings.token,
+                                  username=settings.username, password=settings.password,
+                                  retry=retry)
     raise ConfigurationError(
-        f"store URL {settings.url!r}: the Airflow REST API backend is not available in this "
-        "release; use sqlite:// or postgresql+psycopg://")
+        f"store URL {settings.url!r}: unsupported scheme {settings.scheme!r}; use memory://, "
+        "sqlite://, postgresql+psycopg:// or https://AIRFLOW/api/v2")
 
 
 def connect(
@@ -103,6 +110,9 @@ def connect(
     *,
     default_retention_days: int | None = None,
     max_value_bytes: int | None = None,
+    token: str | None = None,
+    username: str | None = None,
+    password: str | None = None,
     retry: RetryPolicy | None = None,
     clock: Callable[[], datetime] | None = None,
 ) -> StoreClient:
@@ -111,11 +121,15 @@ def connect(
     ``url`` (``RESUMABLE_STORE_URL``; default: a SQLite file under the user's state
     directory), ``default_retention_days`` (``RESUMABLE_DEFAULT_RETENTION_DAYS``, 30;
     0 = never expire), ``max_value_bytes`` (``RESUMABLE_MAX_VALUE_BYTES``, 65536; 0 = no
-    limit). ``retry`` bounds the retries of an unavailable store; ``clock`` returns the
-    current aware UTC time (for tests). A bad value raises ``ConfigurationError``
-    naming the keyword or variable.
+    limit). For an Airflow REST API URL (``https://HOST/api/v2``): ``token`` (a bearer
+    token; ``RESUMABLE_AIRFLOW_TOKEN`` when none of the three is given), or ``username``
+    and ``password`` (exchanged for tokens at ``/auth/token``, again when one expires).
+    ``retry`` bounds the retries of an unavailable store; ``clock`` returns the current
+    aware UTC time (for tests). A bad value raises ``ConfigurationError`` naming the
+    keyword or variable.
     """
     settings = resolve_settings(
-        url, default_retention_days=default_retention_days, max_value_bytes=max_value_bytes)
+        url, default_retention_days=default_retention_days, max_value_bytes=max_value_bytes,
+        token=token, username=username, password=password)
     backend = _backend_for(settings, retry or DEFAULT_RETRY)
     return StoreClient(backend, settings, clock=clock or _utcnow)

@@ -81,9 +81,11 @@ def test_bad_urls(url: str) -> None:
         connect(url)
 
 
-def test_airflow_http_url_is_refused_clearly() -> None:
-    with pytest.raises(ConfigurationError, match="Airflow REST API backend"):
-        connect("https://airflow.example/api/v2")
+def test_an_airflow_api_url_builds_the_http_backend() -> None:
+    from store_client._airflow_http import AirflowHttpBackend
+
+    with connect("https://airflow.example/api/v2", token="t") as client:
+        assert isinstance(client.backend, AirflowHttpBackend)
 
 
 def test_keyword_beats_environment(monkeypatch: pytest.MonkeyPatch) -> None:
