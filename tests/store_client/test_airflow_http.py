@@ -1,12 +1,12 @@
-"""The Airflow REST backend: against a real ``airflow api-server``, and error mapping units.
+"""The Airflow REST backend against a real ``airflow api-server`` (units: ``_errors`` twin).
 
 The first half runs against real Airflow 3.3 (:mod:`tests.store_client.airflow_api`, one
 server for the module, its state rows wiped before each test): the store contract cases
 that Airflow's data model admits, then what is particular to this backend (map indices
 of a mapped task, paging past the server's page cap, ``expires_at`` as Airflow stores it,
-404s, tokens and logins, 422, the emulated compare-and-set, asset lookup). The second
-half feeds the backend canned answers through ``httpx.MockTransport`` to pin retries and
-the translation of each status into the store client's errors, and checks ``connect()``.
+404s, tokens and logins, 422, the emulated compare-and-set, asset lookup). Canned
+answers through ``httpx.MockTransport`` (retries, error translation, ``connect()``)
+are in ``test_airflow_http_errors.py``.
 
 Contract cases left out, and why: ``test_map_indices_are_isolated`` (an Airflow task is
 either mapped, indices 0..n, or not, -1; never both), ``test_asset_identity_is_name_else_uri``
