@@ -6,10 +6,16 @@ What is measured:
   (each a write to the task store) against the same loop without them, on memory,
   SQLite (a temp file, WAL, ``synchronous=NORMAL``) and PostgreSQL (started by
   ``tests.support.postgres.PostgresServer`` with fsync on, loopback TCP). The per-commit
-  figure is (checkpointed - bare) / positions, median of ``--repeats`` runs.
+  figure is the median over ``--repeats`` interleaved (bare, checkpointed) pairs of
+  (checkpointed - bare), divided by positions.
 * Overhead with ``every=100`` on pages that take 1 ms each (a busy-wait on
   ``perf_counter``, since ``sleep`` overshoots by tens of µs): ``--pages`` pages through
-  ``cp.resume``, as a percentage over the bare loop, median of ``--repeats`` runs.
+  ``cp.resume``; the median per-pair difference as a percentage of the median bare loop.
+  In both tables "ratio" is (median bare + median difference) / median bare.
+
+Timings are wall-clock: other load on the machine inflates them (a busy-wait page that
+is preempted past its deadline runs long), so the load average is printed at the start
+and the end. Interleaving the pairs keeps a load change from falling on one side only.
 * Work redone after a crash: ``benchmarks/_checkpoint_worker.py`` loops over 200 pages
   of 2 ms in a subprocess, appending each finished page to a file with ``O_APPEND``;
   the benchmark SIGKILLs it once the log reaches a random page (seeded), re-runs it to
@@ -72,17 +78,26 @@ def store_urls(skip_postgres: bool) -> Iterator[dict[str, str]]:
             yield {**urls, "postgresql": server.url}
 
 
-def median_seconds(run: Callable[[], None], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+def seconds(run: Callable[[], None]) -> float:
+    started = time.perf_counter()
+    run()
+    return time.perf_counter() - started
 
 
-def commit_overhead(url: str, positions: int, repeats: int) -> tuple[float, float]:
-    """(bare seconds, checkpointed seconds) for ``positions`` commits with every=1."""
+def paired(bare: Callable[[], None], checkpointed: Callable[[], None], repeats: int
+           ) -> tuple[float, float, float]:
+    """(median bare s, median checkpointed s, median of per-pair extra s), runs interleaved.
+
+    Each repeat runs the bare loop then the checkpointed one, so a change in machine load
+    hits both; the extra time is the median of the per-pair differences.
+    """
+    pairs = [(seconds(bare), seconds(checkpointed)) for _ in range(repeats)]
+    return (statistics.median(b for b, _ in pairs), statistics.median(c for _, c in pairs),
+            statistics.median(c - b for b, c in pairs))
+
+
+def commit_overhead(url: str, positions: int, repeats: int) -> tuple[float, float, float]:
+    """:func:`paired` figures for ``positions`` commits with every=1."""
     with connect(url) as client:
         store = client.task_store(TaskScope("bench", "run", "commit"))
 
@@ -98,11 +113,11 @@ def commit_overhead(url: str, positions: int, repeats: int) -> tuple[float, floa
                     cp.commit(i)
 
         checkpointed()  # warm-up: schema, connection pool
-        return median_seconds(bare, repeats), median_seconds(checkpointed, repeats)
+        return paired(bare, checkpointed, repeats)
 
 
-def every_100_overhead(url: str, pages: int, repeats: int) -> tuple[float, float]:
-    """(bare seconds, checkpointed seconds) for ``pages`` 1 ms pages with every=100."""
+def every_100_overhead(url: str, pages: int, repeats: int) -> tuple[float, float, float]:
+    """:func:`paired` figures for ``pages`` 1 ms pages with every=100."""
     with connect(url) as client:
         store = client.task_store(TaskScope("bench", "run", "every100"))
 
@@ -115,7 +130,7 @@ def every_100_overhead(url: str, pages: int, repeats: int) -> tuple[float, float
                 for _page in cp.resume(range(pages)):
                     busy(1.0)
 
-        return median_seconds(bare, repeats), median_seconds(checkpointed, repeats)
+        return paired(bare, checkpointed, repeats)
 
 
 def crash_trial(every: int, kill_page: int, rng: random.Random, tmp: Path) -> int:
@@ -155,8 +170,8 @@ def crash_rows(trials: int, seed: int) -> list[tuple[str, ...]]:
     return rows
 
 
-def pct(bare: float, checkpointed: float) -> float:
-    return (checkpointed - bare) / bare * 100
+def load() -> str:
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -172,28 +187,33 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.positions, args.pages, args.repeats, args.trials = 200, 200, 1, 1
+    print(f"load average at start: {load()}", flush=True)
     commit, every100 = [], []
     per_commit: dict[str, float] = {}
     overhead: dict[str, float] = {}
     with store_urls(args.skip_postgres) as urls:
         for backend, url in urls.items():
             print(f"{backend}: timing", flush=True)
-            bare, cp = commit_overhead(url, args.positions, args.repeats)
-            per_commit[backend] = (cp - bare) / args.positions * 1000
+            bare, cp, extra = commit_overhead(url, args.positions, args.repeats)
+            per_commit[backend] = extra / args.positions * 1000
             commit.append((backend, f"{bare / args.positions * 1e6:.2f} µs",
                            f"{cp / args.positions * 1e6:.1f} µs",
-                           f"{per_commit[backend] * 1000:.1f} µs", f"{cp / bare:.1f} x"))
-            bare, cp = every_100_overhead(url, args.pages, args.repeats)
-            overhead[backend] = pct(bare, cp)
+                           f"{per_commit[backend] * 1000:.1f} µs",
+                           f"{(bare + extra) / bare:.1f} x"))
+            bare, cp, extra = every_100_overhead(url, args.pages, args.repeats)
+            overhead[backend] = extra / bare * 100
             every100.append((backend, f"{bare:.3f} s", f"{cp:.3f} s",
-                             f"{overhead[backend]:+.2f} %", f"{cp / bare:.4f}"))
+                             f"{overhead[backend]:+.2f} %", f"{(bare + extra) / bare:.4f}"))
     crashes = crash_rows(args.trials, args.seed)
+    print(f"load average at end: {load()}")
     print()
-    print(f"every=1: {args.positions} commits, median of {args.repeats} runs")
+    print(f"every=1: {args.positions} commits; medians of {args.repeats} interleaved "
+          "(bare, checkpointed) runs; overhead = median of the per-run differences")
     print_table(("backend", "bare loop / position", "checkpointed / position",
                  "overhead / commit", "ratio"), commit)
     print()
-    print(f"every=100: {args.pages} pages of 1 ms (busy-wait), median of {args.repeats} runs")
+    print(f"every=100: {args.pages} pages of 1 ms (busy-wait); medians of {args.repeats} "
+          "interleaved runs; overhead = median difference / median bare loop")
     print_table(("backend", "bare loop", "checkpointed", "overhead", "ratio"), every100)
     print()
     print(f"work redone after one SIGKILL at a random page of {CRASH_PAGES} "
