@@ -1,0 +1,57 @@
+"""The DAG ``benchmarks/airflow_side_by_side.py`` runs: one task timing both stores.
+
+The task alternates blocks of ``BENCH_BLOCK`` calls to Airflow's
+``context["task_state_store"]`` and to our SQLite task store (the file at
+``BENCH_STORE_URL``), same key and value, until each op has ``BENCH_N`` timed calls after
+``BENCH_WARMUP`` untimed ones, and writes the nanosecond timings as JSON to ``BENCH_OUT``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+from airflow.sdk import dag, get_current_context, task
+
+from store_client import TaskScope, connect
+
+
+def _timed(call: Any, *args: Any) -> int:
+    started = time.perf_counter_ns()
+    call(*args)
+    return time.perf_counter_ns() - started
+
+
+@dag(dag_id="resumable_side_by_side", schedule=None,
+     start_date=datetime(2026, 1, 1, tzinfo=timezone.utc), catchup=False)
+def side_by_side() -> None:
+    @task
+    def measure() -> None:
+        context = get_current_context()
+        airflow_store = context["task_state_store"]  # type: ignore[typeddict-item]
+        ti = context["ti"]
+        n, warmup = int(os.environ["BENCH_N"]), int(os.environ["BENCH_WARMUP"])
+        timings: dict[str, list[int]] = {f"{s} {op}": [] for s in ("airflow", "ours")
+                                         for op in ("set", "get")}
+        with connect(os.environ["BENCH_STORE_URL"]) as client:
+            ours = client.task_store(TaskScope(ti.dag_id, ti.run_id, ti.task_id))
+            block = int(os.environ["BENCH_BLOCK"])
+            stores = {"airflow": airflow_store, "ours": ours}
+            for start in range(0, warmup + n, block):
+                for name, store in stores.items():
+                    for i in range(start, min(start + block, warmup + n)):
+                        set_ns = _timed(store.set, "checkpoint", {"page": i})
+                        get_ns = _timed(store.get, "checkpoint")
+                        if i >= warmup:
+                            timings[f"{name} set"].append(set_ns)
+                            timings[f"{name} get"].append(get_ns)
+        with open(os.environ["BENCH_OUT"], "w") as out:
+            json.dump(timings, out)
+
+    measure()
+
+
+side_by_side()
