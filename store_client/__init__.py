@@ -19,7 +19,7 @@ import logging
 from store_client._airflow_context import ContextStores, from_context
 from store_client._backend import CleanupReport, CleanupRow, StoreBackend, TaskEntry
 from store_client._client import StoreClient, connect
-from store_client._config import StoreSettings
+from store_client._config import StoreSettings, redact_url
 from store_client._errors import (
     ConfigurationError,
     InvalidKeyError,
@@ -36,13 +36,20 @@ from store_client._errors import (
 )
 from store_client._memory import MemoryBackend
 from store_client._retry import RetryPolicy
-from store_client._scopes import AssetScope, TaskScope
+from store_client._scopes import MAX_MAP_INDEX, AssetScope, TaskScope
 from store_client._stores import AssetStore, TaskStore
-from store_client._values import NEVER_EXPIRE
+from store_client._values import (
+    NEVER_EXPIRE,
+    decode_value,
+    encode_value,
+    format_duration,
+    validate_key,
+)
 
 logging.getLogger("store_client").addHandler(logging.NullHandler())
 
 __all__ = [
+    "MAX_MAP_INDEX",
     "NEVER_EXPIRE",
     "AssetScope",
     "AssetStore",
@@ -70,5 +77,10 @@ __all__ = [
     "TaskStore",
     "ValueTooLargeError",
     "connect",
+    "decode_value",
+    "encode_value",
+    "format_duration",
     "from_context",
+    "redact_url",
+    "validate_key",
 ]

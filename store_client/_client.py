@@ -19,14 +19,17 @@ from datetime import datetime, timezone
 from types import TracebackType
 
 from store_client._backend import CleanupReport, StoreBackend, TaskEntry
-from store_client._config import StoreSettings, resolve_settings
-from store_client._errors import ConfigurationError, InvalidScopeError
+from store_client._config import StoreSettings, redact_url, resolve_settings
+from store_client._errors import ConfigurationError, InvalidKeyError, InvalidScopeError
 from store_client._memory import MemoryBackend
 from store_client._retry import DEFAULT_RETRY, RetryPolicy
 from store_client._scopes import AssetScope, TaskScope
 from store_client._stores import AssetStore, TaskStore
 
-__all__ = ["StoreClient", "connect"]
+__all__ = ["MAX_BATCH_SIZE", "StoreClient", "connect"]
+
+#: The largest cleanup batch (SQL LIMIT takes a 32-bit count everywhere).
+MAX_BATCH_SIZE = 2**31 - 1
 
 
 def _utcnow() -> datetime:
@@ -43,7 +46,7 @@ class StoreClient:
         self._clock = clock
 
     def __repr__(self) -> str:
-        return f"StoreClient({self.settings.url!r})"
+        return f"StoreClient({redact_url(self.settings.url)!r})"
 
     def task_store(self, scope: TaskScope) -> TaskStore:
         """The store of one task instance (shared by its retries)."""
@@ -63,6 +66,8 @@ class StoreClient:
 
     def scan_tasks(self, key_prefix: str = "") -> list[TaskEntry]:
         """Every live task-store row of every scope whose key starts with ``key_prefix``."""
+        if not isinstance(key_prefix, str) or "\x00" in key_prefix:
+            raise InvalidKeyError(f"key_prefix must be a str without NUL, got {key_prefix!r:.60}")
         return self.backend.scan_tasks(key_prefix, now=self._clock())
 
     def cleanup(self, *, dry_run: bool = False, batch_size: int = 0) -> CleanupReport:
@@ -71,8 +76,12 @@ class StoreClient:
         ``NEVER_EXPIRE`` rows and asset rows are never touched. With ``dry_run=True``
         nothing is deleted and the report lists every row that would be.
         """
-        if type(batch_size) is not int or batch_size < 0:
-            raise ConfigurationError(f"batch_size must be an int >= 0, got {batch_size!r}")
+        if type(batch_size) is not int or not 0 <= batch_size <= MAX_BATCH_SIZE:
+            raise ConfigurationError(
+                f"batch_size must be a whole number from 0 to {MAX_BATCH_SIZE}, got "
+                f"{batch_size!r:.60}")
+        if not isinstance(dry_run, bool):
+            raise ConfigurationError(f"dry_run must be True or False, got {dry_run!r:.60}")
         return self.backend.cleanup(now=self._clock(), dry_run=dry_run, batch_size=batch_size)
 
     def close(self) -> None:
@@ -93,7 +102,7 @@ def _backend_for(settings: StoreSettings, retry: RetryPolicy) -> StoreBackend:
     if settings.scheme in ("sqlite", "postgresql", "postgres"):
         from store_client._sql import SqlBackend  # SQLAlchemy loads only when needed
 
-        return SqlBackend(settings.url, retry=retry)
+        return SqlBackend(settings, retry=retry)
     if settings.scheme in ("http", "https"):
         from store_client._airflow_http import AirflowHttpBackend  # httpx loads when needed
 
@@ -101,8 +110,8 @@ def _backend_for(settings: StoreSettings, retry: RetryPolicy) -> StoreBackend:
                                   username=settings.username, password=settings.password,
                                   retry=retry)
     raise ConfigurationError(
-        f"store URL {settings.url!r}: unsupported scheme {settings.scheme!r}; use memory://, "
-        "sqlite://, postgresql+psycopg:// or https://AIRFLOW/api/v2")
+        f"store URL {redact_url(settings.url)!r}: unsupported scheme {settings.scheme!r}; use "
+        "memory://, sqlite://, postgresql+psycopg:// or https://AIRFLOW/api/v2")
 
 
 def connect(
@@ -115,6 +124,10 @@ def connect(
     password: str | None = None,
     retry: RetryPolicy | None = None,
     clock: Callable[[], datetime] | None = None,
+    connect_timeout: float | None = None,
+    statement_timeout: float | None = None,
+    lock_timeout: float | None = None,
+    create: bool = True,
 ) -> StoreClient:
     """Connect to a store. What is not given comes from the environment.
 
@@ -125,11 +138,22 @@ def connect(
     token; ``RESUMABLE_AIRFLOW_TOKEN`` when none of the three is given), or ``username``
     and ``password`` (exchanged for tokens at ``/auth/token``, again when one expires).
     ``retry`` bounds the retries of an unavailable store; ``clock`` returns the current
-    aware UTC time (for tests). A bad value raises ``ConfigurationError`` naming the
-    keyword or variable.
+    aware UTC time (for tests). SQL stores bound every wait, in seconds:
+    ``connect_timeout`` (``RESUMABLE_CONNECT_TIMEOUT``, 5), ``statement_timeout``
+    (``RESUMABLE_STATEMENT_TIMEOUT``, 30) and ``lock_timeout`` (``RESUMABLE_LOCK_TIMEOUT``,
+    10). ``create=False`` never creates a store (file, folder or tables): a missing one
+    raises ``ConfigurationError``, as read-only tools want.
+
+    Every value is checked here: a bad one raises ``ConfigurationError`` naming the
+    keyword or variable, and nothing is created or written.
     """
     settings = resolve_settings(
         url, default_retention_days=default_retention_days, max_value_bytes=max_value_bytes,
-        token=token, username=username, password=password)
+        token=token, username=username, password=password, connect_timeout=connect_timeout,
+        statement_timeout=statement_timeout, lock_timeout=lock_timeout, create=create)
+    if retry is not None and not isinstance(retry, RetryPolicy):
+        raise ConfigurationError(f"retry must be a RetryPolicy, got {type(retry).__name__}")
+    if clock is not None and not callable(clock):
+        raise ConfigurationError(f"clock must be callable, got {type(clock).__name__}")
     backend = _backend_for(settings, retry or DEFAULT_RETRY)
     return StoreClient(backend, settings, clock=clock or _utcnow)

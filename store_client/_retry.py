@@ -15,13 +15,14 @@ need certainty re-read the value, as ``@watermark`` does.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
 
 import tenacity
 
-from store_client._errors import StoreUnavailableError
+from store_client._errors import ConfigurationError, StoreUnavailableError
 
 __all__ = ["DEFAULT_RETRY", "NO_RETRY", "RetryPolicy"]
 
@@ -38,6 +39,19 @@ class RetryPolicy:
     initial_wait: float = 0.1
     max_wait: float = 2.0
     deadline: float = 30.0
+
+    def __post_init__(self) -> None:
+        if type(self.attempts) is not int or self.attempts < 1:
+            raise ConfigurationError(
+                f"RetryPolicy.attempts must be a whole number of 1 or more, got "
+                f"{self.attempts!r:.60}")
+        for name in ("initial_wait", "max_wait", "deadline"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                    or not math.isfinite(value) or value < 0:
+                raise ConfigurationError(
+                    f"RetryPolicy.{name} must be a finite number of seconds >= 0, got "
+                    f"{value!r:.60}")
 
     def _options(self) -> dict[str, object]:
         return {

@@ -12,26 +12,28 @@ What it does not do: check that the DAG, run, task or asset exists anywhere.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 from store_client._errors import InvalidScopeError
+from store_client._values import check_text
 
-__all__ = ["AssetScope", "TaskScope"]
+__all__ = ["MAX_MAP_INDEX", "MAX_SCOPE_BYTES", "AssetScope", "TaskScope"]
 
-_MAX_ID_LENGTH = 250
-_MAX_ASSET_LENGTH = 1500
+_MAX_ID_LENGTH: Final = 250
+_MAX_ASSET_LENGTH: Final = 1500
+#: PostgreSQL's unique indexes hold at most ~2,700 bytes per row: the scope's fields
+#: together, in UTF-8, stay under this so that scope and key (at most 1,000 bytes) fit.
+MAX_SCOPE_BYTES: Final = 1500
+#: Map indices are 32-bit, as in Airflow's own tables.
+MAX_MAP_INDEX: Final = 2**31 - 1
 
 
-def _check_text(owner: str, field: str, value: object, limit: int) -> None:
-    if not isinstance(value, str):
+def _check_bytes(owner: str, fields: tuple[str, ...], *values: str) -> None:
+    size = sum(len(v) if v.isascii() else len(v.encode()) for v in values)
+    if size > MAX_SCOPE_BYTES:
         raise InvalidScopeError(
-            f"{owner}.{field} must be a str, got {type(value).__name__}: {value!r:.60}"
-        )
-    if not value:
-        raise InvalidScopeError(f"{owner}.{field} must not be empty")
-    if len(value) > limit:
-        raise InvalidScopeError(
-            f"{owner}.{field} is {len(value)} characters, over the limit of {limit}"
-        )
+            f"{owner} {'+'.join(fields)} take {size} bytes as UTF-8, over the limit of "
+            f"{MAX_SCOPE_BYTES} (the stores index them)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,16 +47,19 @@ class TaskScope:
 
     def __post_init__(self) -> None:
         for name in ("dag_id", "run_id", "task_id"):
-            _check_text("TaskScope", name, getattr(self, name), _MAX_ID_LENGTH)
+            check_text(getattr(self, name), f"TaskScope.{name}", _MAX_ID_LENGTH,
+                       InvalidScopeError)
+        _check_bytes("TaskScope", ("dag_id", "run_id", "task_id"), self.dag_id, self.run_id,
+                     self.task_id)
         if type(self.map_index) is not int:
             raise InvalidScopeError(
                 f"TaskScope.map_index must be an int, got "
                 f"{type(self.map_index).__name__}: {self.map_index!r:.60}"
             )
-        if self.map_index < -1:
+        if not -1 <= self.map_index <= MAX_MAP_INDEX:
             raise InvalidScopeError(
-                f"TaskScope.map_index must be -1 (not mapped) or >= 0, got {self.map_index}"
-            )
+                f"TaskScope.map_index must be -1 (not mapped) or 0 to {MAX_MAP_INDEX}, "
+                f"got {self.map_index}")
 
     def __str__(self) -> str:
         suffix = f"[{self.map_index}]" if self.map_index >= 0 else ""
@@ -71,10 +76,11 @@ class AssetScope:
     def __post_init__(self) -> None:
         if self.name is None and self.uri is None:
             raise InvalidScopeError("AssetScope needs a name or a uri")
-        if self.name is not None:
-            _check_text("AssetScope", "name", self.name, _MAX_ASSET_LENGTH)
-        if self.uri is not None:
-            _check_text("AssetScope", "uri", self.uri, _MAX_ASSET_LENGTH)
+        for name in ("name", "uri"):
+            value = getattr(self, name)
+            if value is not None:
+                check_text(value, f"AssetScope.{name}", _MAX_ASSET_LENGTH, InvalidScopeError)
+                _check_bytes("AssetScope", (name,), value)
 
     @property
     def identity(self) -> str:

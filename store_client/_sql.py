@@ -16,79 +16,46 @@ What it does not do: pool tuning beyond SQLAlchemy's defaults, or other database
 
 from __future__ import annotations
 
-import sqlite3
+import logging
+import os
 import threading
+import weakref
 from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
-from sqlalchemy import ColumnElement, Engine, and_, bindparam, create_engine, event, or_, select
+from sqlalchemy import ColumnElement, and_, bindparam, or_, select
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import make_url
-from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.elements import BindParameter
 
 from store_client._backend import CleanupReport, CleanupRow, Scope, StoreBackend, TaskEntry
+from store_client._config import StoreSettings
 from store_client._errors import (
-    ConfigurationError,
     StoreBackendError,
     StoreError,
     StoreUnavailableError,
 )
 from store_client._retry import DEFAULT_RETRY, RetryPolicy
 from store_client._scopes import AssetScope, TaskScope
+from store_client._sql_engine import create_private_file, create_store_engine
 from store_client._sql_schema import asset_state, ensure_schema, task_state
 
-__all__ = ["SqlBackend", "create_store_engine"]
+__all__ = ["SqlBackend"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
-_SQLITE_BUSY_TIMEOUT_S = 10.0
 _t, _a = task_state.c, asset_state.c
+_log = logging.getLogger("store_client")
+_BACKENDS: weakref.WeakSet[SqlBackend] = weakref.WeakSet()
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    cursor = dbapi_conn.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute(f"PRAGMA busy_timeout={int(_SQLITE_BUSY_TIMEOUT_S * 1000)}")
-    cursor.close()
+def _after_fork_in_child() -> None:
+    for backend in list(_BACKENDS):
+        backend._after_fork_in_child()
 
 
-def create_store_engine(url: str) -> Engine:
-    """An ``Engine`` for a ``sqlite:`` or ``postgresql:`` store URL."""
-    try:
-        parsed = make_url(url)
-    except sa_exc.ArgumentError as exc:
-        raise ConfigurationError(f"store URL {url!r} is not a valid database URL") from exc
-    backend = parsed.get_backend_name()
-    if backend in ("postgresql", "postgres"):
-        parsed = parsed.set(drivername="postgresql+psycopg")
-        try:
-            import psycopg  # noqa: F401
-        except ImportError as exc:
-            raise ConfigurationError(
-                "a postgresql:// store needs psycopg: pip install 'resumable[postgres]'"
-            ) from exc
-        return create_engine(parsed, connect_args={"connect_timeout": 5})
-    if backend == "sqlite":
-        if sqlite3.sqlite_version_info < (3, 35):
-            raise ConfigurationError(
-                f"the SQLite store needs SQLite 3.35 or later (RETURNING); this Python has "
-                f"{sqlite3.sqlite_version}")
-        database = parsed.database or ""
-        if database in ("", ":memory:"):
-            engine = create_engine(
-                parsed, poolclass=StaticPool, connect_args={"check_same_thread": False}
-            )
-        else:
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-            engine = create_engine(parsed, connect_args={"timeout": _SQLITE_BUSY_TIMEOUT_S})
-        event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    raise ConfigurationError(f"store URL {url!r}: unsupported database {backend!r}")
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _translate(exc: sa_exc.SQLAlchemyError, where: str) -> StoreError:
@@ -117,8 +84,13 @@ def _live(now: datetime | BindParameter[datetime]) -> ColumnElement[bool]:
 class SqlBackend(StoreBackend):
     """A :class:`StoreBackend` on SQLite or PostgreSQL; safe across threads and processes."""
 
-    def __init__(self, url: str, *, retry: RetryPolicy = DEFAULT_RETRY) -> None:
-        self.engine = create_store_engine(url)
+    def __init__(self, settings: StoreSettings | str, *,
+                 retry: RetryPolicy = DEFAULT_RETRY) -> None:
+        if isinstance(settings, str):
+            settings = StoreSettings(url=settings)
+        self.settings = settings
+        self.engine, self._file = create_store_engine(settings)
+        _BACKENDS.add(self)
         self.retry = retry
         self._where = self.engine.url.render_as_string(hide_password=True)
         self._schema_ready = False
@@ -166,14 +138,38 @@ class SqlBackend(StoreBackend):
 
     def _attempt(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         try:
+            if self._file is not None and self._file.changed():
+                self._reopen()
             if not self._schema_ready:
                 with self._schema_lock:
                     if not self._schema_ready:
-                        ensure_schema(self.engine)
+                        ensure_schema(self.engine, create=self.settings.create)
                         self._schema_ready = True
-            return fn(*args, **kwargs)
+            result = fn(*args, **kwargs)
         except sa_exc.SQLAlchemyError as exc:
             raise _translate(exc, self._where) from exc
+        if self._file is not None and self._file.changed():
+            # The file was deleted or replaced while we wrote to it: what we wrote is
+            # gone with it. Do it again on the new file (retried as an outage).
+            raise StoreUnavailableError(
+                f"store file {str(self._file.path)!r} was deleted or replaced during the "
+                "call; writing it again")
+        return result
+
+    def _reopen(self) -> None:
+        """The store file was deleted or replaced: drop our connections to the old one and
+        start again on the path (a new, empty store if it was deleted)."""
+        assert self._file is not None
+        _log.warning("store file %s was deleted or replaced under this client; reopening",
+                     self._file.path)
+        self.engine.dispose()
+        self._file.seen = None
+        self._schema_ready = False
+        create_private_file(self._file.path, self.settings.create)
+
+    def _after_fork_in_child(self) -> None:
+        """A fresh schema lock (another thread of the parent may have held it)."""
+        self._schema_lock = threading.Lock()
 
     # -- operations -----------------------------------------------------------------
 
@@ -262,8 +258,9 @@ class SqlBackend(StoreBackend):
                        _t.updated_at).where(
             _t.key.startswith(key_prefix, autoescape=True), _live(now)).order_by(_t.id)
         with self._reader.connect() as conn:
+            # LIKE ignores case on SQLite: the exact test is made here, on every dialect.
             return [TaskEntry(TaskScope(d, r, t, m), k, v, u)
-                    for d, r, t, m, k, v, u in conn.execute(query)]
+                    for d, r, t, m, k, v, u in conn.execute(query) if k.startswith(key_prefix)]
 
     def cleanup(self, *, now: datetime, dry_run: bool = False,
                 batch_size: int = 0) -> CleanupReport:

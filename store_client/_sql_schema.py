@@ -37,6 +37,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    inspect,
     select,
     text,
 )
@@ -44,7 +45,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.schema import CreateIndex, CreateTable
 from sqlalchemy.types import TypeDecorator
 
-from store_client._errors import SchemaVersionError
+from store_client._errors import ConfigurationError, SchemaVersionError
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "asset_state", "ensure_schema", "meta", "task_state"]
 
@@ -122,8 +123,17 @@ def _create_missing(conn: Connection) -> None:
 
 
 
-def ensure_schema(engine: Engine) -> int:
-    """Create missing tables, migrate an older schema, and return the schema version."""
+def ensure_schema(engine: Engine, *, create: bool = True) -> int:
+    """Create missing tables, migrate an older schema, and return the schema version.
+
+    With ``create=False`` nothing is created: a database without our tables is a
+    :class:`ConfigurationError` (a mistyped URL must not make a new store).
+    """
+    if not create and not inspect(engine).has_table(meta.name):
+        where = engine.url.render_as_string(hide_password=True)
+        raise ConfigurationError(
+            f"no store at {where!r}: the database has no resumable tables (check the URL; "
+            "nothing was created)")
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_LOCK_ID})

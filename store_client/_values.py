@@ -15,6 +15,7 @@ is ordinary JSON and allowed. Dict key order is not preserved (keys come back so
 from __future__ import annotations
 
 import json
+import sys
 from datetime import datetime, timedelta
 from typing import Any, Final
 
@@ -25,39 +26,67 @@ from store_client._errors import (
     InvalidRetentionError,
     InvalidValueError,
     RetentionTypeError,
+    StoreError,
     ValueTooLargeError,
 )
 
 __all__ = [
     "MAX_KEY_LENGTH",
     "NEVER_EXPIRE",
+    "check_text",
     "decode_value",
     "encode_value",
     "expires_at_for",
+    "format_duration",
     "is_never_expire",
     "validate_key",
     "validate_retention",
 ]
 
 MAX_KEY_LENGTH: Final = 250
+#: How deeply lists and dicts may nest in a value (pydantic's validation limit).
+MAX_DEPTH: Final = 254
 
 #: Retention that never expires. The very object Airflow's ``airflow.sdk`` exports.
 NEVER_EXPIRE: Final = timedelta.max
 
+_MAX_INT_DIGITS: Final[int] = getattr(sys, "get_int_max_str_digits", lambda: 4300)()
 _JSON_VALUE: Final = TypeAdapter[JsonValue](JsonValue)
 
 
+def check_text(value: object, what: str, limit: int, error: type[StoreError]) -> str:
+    """Return ``value`` if every backend can hold it as a key or a scope field.
+
+    A non-empty ``str`` of at most ``limit`` characters, without NUL (PostgreSQL refuses
+    it in text) and without lone surrogates (not encodable as UTF-8). ``error`` is raised
+    otherwise, naming ``what``. The one definition of a valid identifier: memory, SQLite,
+    PostgreSQL and Airflow give the same verdict because none is asked.
+    """
+    if not isinstance(value, str):
+        raise error(f"{what} must be a str, got {type(value).__name__}: {value!r:.80}")
+    if not value:
+        raise error(f"{what} must not be empty")
+    if len(value) > limit:
+        raise error(f"{what} is {len(value)} characters, over the limit of {limit}: "
+                    f"{value[:40]!r}...")
+    if "\x00" in value:
+        raise error(f"{what} {value!r:.80} contains a NUL character, which no store can hold")
+    if not value.isascii():
+        try:
+            value.encode()
+        except UnicodeEncodeError as exc:
+            raise error(f"{what} {value!r:.80} is not valid Unicode: a lone surrogate at "
+                        f"position {exc.start} (was it decoded from bytes that are not "
+                        "UTF-8?)") from None
+    return value
+
+
 def validate_key(key: object) -> str:
-    """Return ``key`` if it is a non-empty ``str`` of at most 250 characters."""
-    if not isinstance(key, str):
-        raise InvalidKeyError(f"key must be a str, got {type(key).__name__}: {key!r:.80}")
-    if not key:
-        raise InvalidKeyError("key must not be empty")
-    if len(key) > MAX_KEY_LENGTH:
-        raise InvalidKeyError(
-            f"key {key[:40]!r}... is {len(key)} characters, over the limit of {MAX_KEY_LENGTH}"
-        )
-    return key
+    """Return ``key`` if it is a valid key (see :func:`check_text`; 250 characters at most)."""
+    if type(key) is str and 0 < len(key) <= MAX_KEY_LENGTH and key.isascii() \
+            and "\x00" not in key:
+        return key  # the common case, decided without building a message
+    return check_text(key, "key", MAX_KEY_LENGTH, InvalidKeyError)
 
 
 def _locate(value: object, loc: tuple[int | str, ...]) -> tuple[str, object]:
@@ -98,19 +127,15 @@ def encode_value(key: str, value: object, max_bytes: int = 0) -> str:
     try:
         _JSON_VALUE.validate_python(value, strict=True)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        loc = tuple(error["loc"])
-        where, bad = _locate(value, loc)
-        if loc and loc[-1] == "[key]":
-            raise InvalidValueError(
-                f"value for key {key!r} has a non-string dict key{where}: {error['input']!r:.60}"
-            ) from None
-        raise InvalidValueError(
-            f"value for key {key!r} is not JSON: {type(bad).__name__}{where}"
-        ) from None
+        raise _not_json(key, value, exc) from None
     try:
         text = json.dumps(value, allow_nan=False, sort_keys=True, separators=(",", ":"))
-    except ValueError:
+    except ValueError as exc:
+        if "integer string conversion" in str(exc):
+            raise InvalidValueError(
+                f"value for key {key!r} holds an integer of more than "
+                f"{_MAX_INT_DIGITS} digits, which JSON text here cannot hold; "
+                "store it as a string") from None
         raise InvalidValueError(
             f"value for key {key!r} contains NaN or infinity, which JSON cannot hold"
         ) from None
@@ -119,6 +144,21 @@ def encode_value(key: str, value: object, max_bytes: int = 0) -> str:
         if size > max_bytes:
             raise ValueTooLargeError(key, size, max_bytes)
     return text
+
+
+def _not_json(key: str, value: object, exc: ValidationError) -> InvalidValueError:
+    """The message for a value pydantic refused: where, and what is wrong there."""
+    error = exc.errors()[0]
+    if error["type"] == "recursion_depth_exceeded":
+        return InvalidValueError(
+            f"value for key {key!r} nests lists and dicts too deeply (at most "
+            f"{MAX_DEPTH} levels)")
+    loc = tuple(error["loc"])
+    where, bad = _locate(value, loc)
+    if loc and loc[-1] == "[key]":
+        return InvalidValueError(
+            f"value for key {key!r} has a non-string dict key{where}: {error['input']!r:.60}")
+    return InvalidValueError(f"value for key {key!r} is not JSON: {type(bad).__name__}{where}")
 
 
 def decode_value(text: str) -> JsonValue:
@@ -132,6 +172,25 @@ def is_never_expire(retention: timedelta) -> bool:
     return retention == NEVER_EXPIRE
 
 
+def format_duration(duration: timedelta) -> str:
+    """A duration as a person writes it: ``90s``, ``15m``, ``12h``, ``7d``, ``1d12h``, ``-1d``.
+
+    Whole units only, largest first; sub-second remainders as ``ms`` (``1.5s`` is
+    ``1s500ms``). ``NEVER_EXPIRE`` (and any equal copy) is ``never``.
+    """
+    if is_never_expire(duration):
+        return "never"
+    sign, rest = ("-", -duration) if duration < timedelta(0) else ("", duration)
+    millis = rest.days * 86_400_000 + rest.seconds * 1000 + rest.microseconds // 1000
+    parts = []
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000),
+                       ("ms", 1)):
+        count, millis = divmod(millis, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return sign + ("".join(parts) or "0s")
+
+
 def validate_retention(retention: object) -> timedelta | None:
     """Return ``retention`` if it is ``None`` or a positive ``timedelta``."""
     if retention is None:
@@ -142,7 +201,8 @@ def validate_retention(retention: object) -> timedelta | None:
             f"got {type(retention).__name__}: {retention!r:.60}"
         )
     if retention <= timedelta(0):
-        raise InvalidRetentionError(f"retention must be positive, got {retention!r}")
+        raise InvalidRetentionError(
+            f"retention must be positive, got {format_duration(retention)}")
     return retention
 
 
@@ -164,5 +224,5 @@ def expires_at_for(
         return now + checked
     except OverflowError:
         raise InvalidRetentionError(
-            f"retention {checked!r} reaches past the year 9999; use NEVER_EXPIRE"
-        ) from None
+            f"retention {format_duration(checked)} reaches past the year 9999; "
+            "use NEVER_EXPIRE") from None

@@ -216,3 +216,53 @@ def test_every_error_is_a_store_error() -> None:
     for exc in (InvalidKeyError, InvalidValueError, ValueTooLargeError, InvalidRetentionError,
                 RetentionTypeError):
         assert issubclass(exc, StoreError)
+
+
+def _nested(depth: int, kind: str) -> object:
+    value: object = 1
+    for _ in range(depth):
+        value = [value] if kind == "list" else {"a": value}
+    return value
+
+
+@pytest.mark.parametrize("kind", ["list", "dict"])
+def test_deep_nesting_is_named_as_such(client: StoreClient, kind: str) -> None:
+    ts = client.task_store(TaskScope("d", "r", "t"))
+    ts.set("ok", _nested(100, kind))
+    assert ts.get("ok") == _nested(100, kind)
+    with pytest.raises(InvalidValueError, match="nests lists and dicts too deeply"):
+        ts.set("deep", _nested(5000, kind))
+    assert ts.get("deep") is None
+
+
+def test_a_huge_integer_is_named_as_such(client: StoreClient) -> None:
+    ts = client.task_store(TaskScope("d", "r", "t"))
+    ts.set("big", 10**4000)
+    assert ts.get("big") == 10**4000
+    with pytest.raises(InvalidValueError, match="integer of more than 4300 digits") as info:
+        ts.set("huge", [1, {"n": 10**5000}])
+    assert "NaN" not in str(info.value)
+    assert ts.get("huge") is None
+
+
+@pytest.mark.parametrize(("key", "message"), [
+    ("a\x00b", "NUL"), ("\ud800x", "lone surrogate"), ("x" * 251, "251 characters"),
+])
+def test_keys_no_backend_can_hold_are_refused_everywhere(client: StoreClient, key: str,
+                                                        message: str) -> None:
+    ts = client.task_store(TaskScope("d", "r", "t"))
+    with pytest.raises(InvalidKeyError, match=message):
+        ts.set(key, 1)
+    with pytest.raises(InvalidKeyError, match=message):
+        client.asset_store("a").compare_and_set(key, None, 1)
+    assert ts.items() == {} and client.asset_store("a").items() == {}
+
+
+def test_scan_prefixes_are_case_sensitive_everywhere(client: StoreClient) -> None:
+    ts = client.task_store(TaskScope("d", "r", "t"))
+    for key in ("Job/a", "job/b", "JOB/c", "jobs_d", "job%e", "job_f"):
+        ts.set(key, 1)
+    assert sorted(e.key for e in client.scan_tasks("job/")) == ["job/b"]
+    assert sorted(e.key for e in client.scan_tasks("Job")) == ["Job/a"]
+    assert sorted(e.key for e in client.scan_tasks("job%")) == ["job%e"]
+    assert sorted(e.key for e in client.scan_tasks("job_")) == ["job_f"]

@@ -17,6 +17,11 @@ from store_client import AssetScope, InvalidScopeError, TaskScope
     (("d", "r", "t", -2), "TaskScope.map_index must be -1"),
     (("d", "r", "t", "0"), "TaskScope.map_index must be an int"),
     (("d", "r", "t", True), "TaskScope.map_index must be an int"),
+    (("d", "r", "t", 2**31), "0 to 2147483647, got 2147483648"),
+    (("d", "r", "t", 2**64), "0 to 2147483647"),
+    (("d\x00", "r", "t"), "TaskScope.dag_id .* contains a NUL"),
+    (("d", "\udcff", "t"), "TaskScope.run_id .* lone surrogate at position 0"),
+    (("\U0001d518" * 250, "\U0001d518" * 250, "t"), "take 2001 bytes as UTF-8, over .* 1500"),
 ])
 def test_bad_task_scopes(args: tuple[Any, ...], message: str) -> None:
     with pytest.raises(InvalidScopeError, match=message):
@@ -30,6 +35,10 @@ def test_bad_asset_scopes() -> None:
         AssetScope(name="")
     with pytest.raises(InvalidScopeError, match=r"AssetScope\.uri must be a str"):
         AssetScope(uri=3)  # type: ignore[arg-type]
+    with pytest.raises(InvalidScopeError, match=r"AssetScope name take 3500 bytes"):
+        AssetScope(name="\u4e2d\U0001d518" * 500)
+    assert AssetScope(name="x" * 1500).identity == "x" * 1500
+    assert TaskScope("d", "r", "t", 2**31 - 1).map_index == 2**31 - 1
 
 
 def test_scopes_are_frozen_and_hashable() -> None:

@@ -30,12 +30,14 @@ import os
 import pwd
 import shlex
 import shutil
+import signal
 import socket
 import stat
 import subprocess
 import tempfile
 import time
 import weakref
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -312,6 +314,25 @@ class PostgresServer(ManagedServer):
         if self._instance is None:
             raise RuntimeError("PostgresServer has not been started")
         return self._instance.log_path
+
+    @contextlib.contextmanager
+    def frozen(self) -> Iterator[None]:
+        """Freeze the server (SIGSTOP to the postmaster and every backend) for the block.
+
+        The sockets stay open and the kernel still accepts connections, but nothing
+        answers: what a hung host or a stuck storage layer looks like to a client.
+        """
+        if self._instance is None or (pid := self._instance.postmaster_pid()) is None:
+            raise RuntimeError("PostgresServer is not running")
+        pids = [pid, *child_pids(pid)]
+        for p in pids:
+            os.kill(p, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            for p in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(p, signal.SIGCONT)
 
     def create_database(self, name: str) -> str:
         """Create a fresh, empty database *name* and return its SQLAlchemy URL.
