@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import stat
 from pathlib import Path
 
@@ -125,15 +126,18 @@ def test_the_store_folder_and_file_are_private(tmp_path: Path) -> None:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
 
 
-@pytest.mark.parametrize("how", ["deleted", "replaced"])
+@pytest.mark.parametrize("how", ["deleted", "replaced", "folder deleted"])
 def test_a_write_after_the_file_was_deleted_or_replaced_is_not_lost(
         tmp_path: Path, how: str) -> None:
-    path = tmp_path / "store.db"
+    path = tmp_path / "state" / "store.db"
     url = f"sqlite:///{path}"
     with connect(url) as client:
         ts = client.task_store(SCOPE)
         ts.set("before", 1)
-        path.unlink()
+        if how == "folder deleted":
+            shutil.rmtree(path.parent)
+        else:
+            path.unlink()
         if how == "replaced":
             with connect(f"sqlite:///{tmp_path / 'other.db'}") as other:
                 other.task_store(SCOPE).set("other", 2)
