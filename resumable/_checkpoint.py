@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 
 from resumable._context import TaskStoreLike
 from resumable._errors import CheckpointMismatchError
-from store_client._values import encode_value, validate_key
+from store_client import encode_value, validate_key
 
 __all__ = ["Checkpoint", "FlushPolicy", "open_checkpoint"]
 

@@ -8,21 +8,33 @@ bits (JSON keeps the shortest repr), ints any size. Values of different families
 number against a string, a date against a datetime) are refused rather than compared,
 because Python either raises or compares them meaninglessly.
 
+A window's start is :func:`window_start`: ``cursor - lag``, never below a floor (the
+load's ``initial``). A subtraction that leaves the type's range (``datetime.min`` minus a
+day) is not an error: the start is the floor, or the smallest value of the type when
+there is none. An ``int`` and a ``float`` too large to meet as floats are subtracted
+exactly and rounded down to an ``int`` (a start a little early re-reads, never skips).
+
 What it does not do: ``Decimal``, naive datetimes (ambiguous across workers: refused),
-``bool`` (an ``int`` by accident, refused). A datetime comes back with a fixed-offset
-``timezone``, not the ``ZoneInfo`` it was written with: equal instant and offset.
+``bool`` (an ``int`` by accident, refused), non-finite lags (refused). A datetime comes
+back with a fixed-offset ``timezone``, not the ``ZoneInfo`` it was written with: equal
+instant and offset.
+
+Known limits: without a floor, a datetime start below the range is ``datetime.min`` in
+the cursor's own time zone; rows in another zone whose instant is earlier still (the
+first hours of year 1) fall before it.
 """
 
 from __future__ import annotations
 
 import math
 from datetime import date, datetime, timedelta
+from fractions import Fraction
 from typing import Any, Union
 
 from resumable._errors import CursorTypeError
 
-__all__ = ["CursorValue", "check_cursor", "decode_cursor", "encode_cursor", "family",
-           "minus_lag"]
+__all__ = ["CursorValue", "check_cursor", "check_lag", "decode_cursor", "encode_cursor",
+           "family", "minus_lag", "window_start"]
 
 CursorValue = Union[int, float, str, datetime, date]  # noqa: UP007 (used at runtime)
 
@@ -78,15 +90,80 @@ def decode_cursor(stored: dict[str, Any]) -> CursorValue:
     return value
 
 
-def minus_lag(value: CursorValue, lag: object) -> CursorValue:
-    """``value - lag``: a timedelta for datetimes and dates, a number for numbers."""
+def check_lag(lag: object, like: object = None) -> None:
+    """Refuse a ``lag`` that is not a finite, non-negative timedelta or number.
+
+    With ``like`` (a cursor value, e.g. ``initial``) the lag must also fit its type: a
+    ``timedelta`` for datetimes and dates, a number for numbers. No arithmetic is done,
+    so a cursor at the edge of its type's range (``datetime.min``) is fine.
+    """
+    if like is not None:
+        kind = family(like)
+        if kind in ("datetime", "date") and not isinstance(lag, timedelta):
+            raise CursorTypeError(f"lag must be a timedelta for a {type(like).__name__} "
+                                  f"cursor, got {lag!r}")
+        if kind == "str" or (kind == "number" and not _is_number(lag)):
+            raise CursorTypeError(f"lag {lag!r} cannot be taken from the "
+                                  f"{type(like).__name__} cursor {like!r:.60}")
+    if isinstance(lag, timedelta):
+        negative = lag < timedelta(0)
+    elif _is_number(lag):
+        if isinstance(lag, float) and not math.isfinite(lag):  # an int is always finite
+            raise ValueError(f"lag must be finite, got {lag!r}")
+        negative = lag < 0  # type: ignore[operator]
+    else:
+        raise TypeError(f"lag must be a timedelta or a number, got {lag!r}")
+    if negative:
+        raise ValueError(f"lag must not be negative, got {lag!r}")
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _lowest(value: datetime | date) -> datetime | date:
+    """The smallest value of ``value``'s type (in its time zone, for a datetime)."""
+    if isinstance(value, datetime):
+        return datetime.min.replace(tzinfo=value.tzinfo)
+    return date.min
+
+
+def minus_lag(value: CursorValue, lag: object, floor: CursorValue | None = None
+              ) -> CursorValue:
+    """``value - lag``, never below ``floor``; a timedelta for dates, a number for numbers.
+
+    A date or datetime result outside the type's range is ``floor`` (or the type's
+    smallest value). An ``int`` minus a ``float`` (or the reverse) too large to convert
+    is computed exactly and rounded down to an ``int``.
+    """
     if isinstance(value, (datetime, date)):
         if not isinstance(lag, timedelta):
             raise CursorTypeError(f"lag must be a timedelta for a {type(value).__name__} "
                                   f"cursor, got {lag!r}")
-        return value - lag
-    if isinstance(value, (int, float)) and isinstance(lag, (int, float)) \
-            and not isinstance(lag, bool):
-        return value - lag
-    raise CursorTypeError(f"lag {lag!r} cannot be taken from the {type(value).__name__} "
-                          f"cursor {value!r:.60}")
+        try:
+            result: CursorValue = value - lag
+        except OverflowError:  # below year 1: below every floor there can be
+            return floor if floor is not None else _lowest(value)
+    elif isinstance(value, (int, float)) and _is_number(lag):
+        number: int | float = lag  # type: ignore[assignment]
+        try:
+            result = value - number
+        except OverflowError:  # e.g. 2**1100 - 0.5: exact, rounded down to an int
+            result = math.floor(Fraction(value) - Fraction(number))
+    else:
+        raise CursorTypeError(f"lag {lag!r} cannot be taken from the {type(value).__name__} "
+                              f"cursor {value!r:.60}")
+    if floor is not None and result < floor:  # type: ignore[operator]
+        return floor
+    return result
+
+
+def window_start(cursor: CursorValue, lag: object, floor: CursorValue | None = None
+                 ) -> CursorValue:
+    """Where a window opens after the stored ``cursor``: ``cursor - lag`` (``cursor`` when
+    ``lag`` is None), never below ``floor``."""
+    if lag is not None:
+        return minus_lag(cursor, lag, floor)
+    if floor is not None and cursor < floor:  # type: ignore[operator]
+        return floor
+    return cursor

@@ -11,6 +11,12 @@ position; one that raises writes the positions already committed. A watermarked 
 that returns observes the rows it returned if it neither filtered nor observed any, then
 commits the cursor; one that raises stores nothing.
 
+Any callable ``inspect.signature`` understands may be decorated: a function, a bound
+method, a ``functools.partial``, an instance with ``__call__`` (``resumable._injection``).
+A checkpoint's key defaults to the function's name (a partial's function's); a callable
+without one (an instance, a lambda) needs ``key=``, refused at decoration otherwise. Keys
+are validated at decoration too.
+
 What it does not do: decorate generator functions, or run the store I/O of an ``async``
 function on the event loop (it runs in a worker thread).
 """
@@ -23,9 +29,9 @@ from typing import Any, Protocol, TypeVar
 from resumable._checkpoint import Checkpoint, FlushPolicy
 from resumable._context import resolve_asset_store, resolve_task_store
 from resumable._cursor import CursorValue
-from resumable._injection import decorate, find_injected
+from resumable._injection import callable_name, decorate, describe, find_injected
 from resumable._window import OnMissing, WatermarkSpec, Window, is_rows, window_for
-from store_client import StoreClient
+from store_client import StoreClient, validate_key
 
 __all__ = ["checkpoint", "watermark"]
 
@@ -46,6 +52,16 @@ def _check_client(store: object, decorator: str) -> StoreClient | None:
         raise TypeError(f"{decorator}: store= must be a StoreClient from "
                         f"store_client.connect(), got {type(store).__name__}")
     return store
+
+
+def _checkpoint_key(fn: Callable[..., Any]) -> str:
+    """The default key of ``fn``'s checkpoint: its stable name, else ``TypeError``."""
+    name = callable_name(fn)
+    if name is None:
+        raise TypeError(f"@checkpoint: {describe(fn)} has no name to key its checkpoint by "
+                        "(it is not a named function, method or functools.partial of one); "
+                        'pass key=, e.g. @checkpoint(key="pages")')
+    return validate_key(name)
 
 
 class _CheckpointCall:
@@ -78,19 +94,22 @@ def checkpoint(*, key: str | None = None, every: int | None = None,
     """Resume a paginated or batched function after the last position it committed.
 
     The function's parameter annotated :class:`Checkpoint` receives the checkpoint kept
-    under ``key`` (default: the function's name) in the task's store. ``every`` /
-    ``every_seconds`` batch the writes (a crash redoes at most that much work). With
-    ``clear_on_success`` the key is deleted when the function returns, so a cleared and
-    re-run task starts over. Outside Airflow, call the function with ``task_store=`` (a
-    task store or a ``TaskScope``).
+    under ``key`` (default: the function's name; a ``functools.partial``'s function's;
+    a callable with no name, such as a class instance, must pass ``key=``) in the task's
+    store. ``every`` / ``every_seconds`` batch the writes (a crash redoes at most that
+    much work). With ``clear_on_success`` the key is deleted when the function returns,
+    so a cleared and re-run task starts over. Outside Airflow, call the function with
+    ``task_store=`` (a task store or a ``TaskScope``).
     """
     policy = FlushPolicy(every, every_seconds)
     client = _check_client(store, "@checkpoint")
+    if key is not None:
+        validate_key(key)
 
     def wrap(fn: Callable[..., R]) -> Callable[..., R]:
         name = find_injected(fn, Checkpoint, "@checkpoint")
-        cp_key = key if key is not None else fn.__name__
-        who = f"{fn.__qualname__} (@checkpoint)"
+        cp_key = key if key is not None else _checkpoint_key(fn)
+        who = f"{describe(fn)} (@checkpoint)"
 
         def open_call(given: object) -> _CheckpointCall:
             task_store = resolve_task_store(given, client, who)
@@ -122,7 +141,8 @@ def watermark(asset: object, *, cursor: str | Callable[[Any], Any],
     """Load incrementally: the asset's cursor advances only when the function returned.
 
     The function's parameter annotated :class:`Window` receives the window opened on
-    the asset's store: ``start`` (the stored cursor minus ``lag``, or ``initial``),
+    the asset's store: ``start`` (the stored cursor minus ``lag`` but never before
+    ``initial``, or ``initial`` on the first run),
     ``end``, ``filter(rows)`` and ``observe(rows)``. On return the stored cursor becomes
     the largest one observed (never the clock, never backwards) through compare-and-set;
     on an exception nothing is stored. ``end=`` runs a bounded backfill ``[initial,
@@ -136,7 +156,7 @@ def watermark(asset: object, *, cursor: str | Callable[[Any], Any],
 
     def wrap(fn: Callable[..., R]) -> Callable[..., R]:
         injected = find_injected(fn, Window, "@watermark")
-        who = f"{fn.__qualname__} (@watermark)"
+        who = f"{describe(fn)} (@watermark)"
 
         def open_call(given: object) -> _WindowCall:
             asset_store = (None if spec.end is not None

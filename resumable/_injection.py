@@ -11,6 +11,14 @@ the decorator's factory, calls the function with the injected value, then finish
 aborts the call. Coroutine functions get the same wrapper with the call's store I/O run
 in a worker thread (``asyncio.to_thread``): one decision path for sync and async.
 
+Any callable ``inspect.signature`` understands can be wrapped: a function, a bound
+method, a ``functools.partial`` (of any of these), a class instance with ``__call__``.
+Annotations, async-ness and the wrapper's name and docstring come from the code that
+runs (:func:`code_of`: the partial's function, the instance's ``__call__``), and
+:func:`callable_name` gives the stable name a checkpoint key may default to (None for a
+lambda or an instance). A sync wrapper whose callable returns an awaitable anyway (its
+async-ness was hidden) raises ``TypeError`` rather than declare unrun work done.
+
 What it does not do: decorate generator functions (their body runs after the wrapper
 returns, so success cannot be told apart from abandonment): they raise ``TypeError`` at
 decoration time.
@@ -26,7 +34,7 @@ import typing
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
-__all__ = ["Call", "decorate", "find_injected"]
+__all__ = ["Call", "callable_name", "code_of", "decorate", "describe", "find_injected"]
 
 log = logging.getLogger("resumable")
 
@@ -51,30 +59,91 @@ def _string_annotation_name(annotation: object) -> str | None:
     return annotation.rsplit(".", 1)[-1] if isinstance(annotation, str) else None
 
 
+def _unpartial(fn: Callable[..., Any]) -> Callable[..., Any]:
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    return fn
+
+
+def _is_code(fn: object) -> bool:
+    """Whether ``fn`` is a function, method, builtin or class (not an instance to call)."""
+    return (inspect.isfunction(fn) or inspect.ismethod(fn) or inspect.isbuiltin(fn)
+            or isinstance(fn, type))
+
+
+def code_of(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The callable whose code a call of ``fn`` runs: through partials, to ``__call__``."""
+    target = _unpartial(fn)
+    if _is_code(target) or not callable(target):
+        return target
+    call: Callable[..., Any] = type(target).__call__
+    return call
+
+
+def callable_name(fn: Callable[..., Any]) -> str | None:
+    """``fn``'s stable name (a partial's function's), or None (a lambda, an instance)."""
+    name = getattr(_unpartial(fn), "__name__", None)
+    return name if isinstance(name, str) and name.isidentifier() else None
+
+
+def describe(fn: Callable[..., Any]) -> str:
+    """``fn`` for a message: its qualified name, or its class's, and whether a partial."""
+    target = _unpartial(fn)
+    name = getattr(target, "__qualname__", None) if _is_code(target) else None
+    text = name if isinstance(name, str) else f"a {type(target).__qualname__} instance"
+    return f"functools.partial({text})" if target is not fn else text
+
+
+def _hints(fn: Callable[..., Any]) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(code_of(fn))
+    except Exception:  # unresolvable forward references: fall back to the raw strings
+        return {}
+
+
 def find_injected(fn: Callable[..., Any], cls: type, decorator: str) -> str:
     """The name of ``fn``'s parameter annotated ``cls``; ``TypeError`` if there is none."""
     signature = inspect.signature(fn)
-    try:
-        hints = typing.get_type_hints(fn)
-    except Exception:  # unresolvable forward references: fall back to the raw strings
-        hints = {}
+    hints = _hints(fn)
     for name, parameter in signature.parameters.items():
         annotation = hints.get(name, parameter.annotation)
         if annotation is cls or _string_annotation_name(annotation) == cls.__name__:
             if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
-                raise TypeError(f"{decorator}: {fn.__qualname__}'s parameter {name!r} "
+                raise TypeError(f"{decorator}: {describe(fn)}'s parameter {name!r} "
                                 f"annotated {cls.__name__} cannot be *args or **kwargs")
             return name
-    raise TypeError(f"{decorator}: {fn.__qualname__} has no parameter annotated "
-                    f"{cls.__name__}; add one (e.g. `def {fn.__name__}(x: {cls.__name__}, "
-                    "...)`) to receive it")
+    raise TypeError(f"{decorator}: {describe(fn)} has no parameter annotated "
+                    f"{cls.__name__}; add one (e.g. `def {callable_name(fn) or 'f'}"
+                    f"(x: {cls.__name__}, ...)`) to receive it")
+
+
+def _is_async(fn: Callable[..., Any]) -> bool:
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(code_of(fn))
+
+
+def _is_generator(fn: Callable[..., Any]) -> bool:
+    return any(inspect.isgeneratorfunction(f) or inspect.isasyncgenfunction(f)
+               for f in (fn, code_of(fn)))
+
+
+def _identify(wrapper: Callable[..., Any], fn: Callable[..., Any]) -> None:
+    """Give ``wrapper`` ``fn``'s name, module and docstring (a partial's function's)."""
+    if inspect.isfunction(fn) or inspect.ismethod(fn):
+        functools.update_wrapper(wrapper, fn)
+        return
+    target = _unpartial(fn)
+    source = target if _is_code(target) else type(target)
+    for attribute in ("__module__", "__name__", "__qualname__", "__doc__"):
+        if isinstance(value := getattr(source, attribute, None), str):
+            setattr(wrapper, attribute, value)
+    wrapper.__wrapped__ = fn  # type: ignore[attr-defined]
 
 
 def decorate(fn: F, *, injected: str, store_kwarg: str, decorator: str,
              open_call: Callable[[object], Call]) -> F:
     """Wrap ``fn`` so each call gets ``open_call(store_arg).value`` as ``injected``."""
-    if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
-        raise TypeError(f"{decorator} cannot wrap the generator function {fn.__qualname__}: "
+    if _is_generator(fn):
+        raise TypeError(f"{decorator} cannot wrap the generator function {describe(fn)}: "
                         "its body runs after the call returns; loop inside a plain function")
     signature = inspect.signature(fn)
     reduced = signature.replace(parameters=[
@@ -95,8 +164,7 @@ def decorate(fn: F, *, injected: str, store_kwarg: str, decorator: str,
 
         return store_arg, with_value
 
-    if inspect.iscoroutinefunction(fn):
-        @functools.wraps(fn)
+    if _is_async(fn):
         async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
             store_arg, with_value = prepare(args, kwargs)
             call = await asyncio.to_thread(open_call, store_arg)
@@ -111,13 +179,14 @@ def decorate(fn: F, *, injected: str, store_kwarg: str, decorator: str,
 
         wrapper: Callable[..., Any] = async_wrapper
     else:
-        @functools.wraps(fn)
         def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
             store_arg, with_value = prepare(args, kwargs)
             call = open_call(store_arg)
             call_args, call_kwargs = with_value(call.value)
             try:
                 result = fn(*call_args, **call_kwargs)
+                if inspect.isawaitable(result):
+                    _refuse_awaitable(result, fn, decorator)
             except BaseException:
                 _abort(call, fn)
                 raise
@@ -125,10 +194,23 @@ def decorate(fn: F, *, injected: str, store_kwarg: str, decorator: str,
             return result
 
         wrapper = sync_wrapper
+    _identify(wrapper, fn)
     wrapper.__signature__ = reduced  # type: ignore[attr-defined]
-    wrapper.__annotations__ = {k: v for k, v in getattr(fn, "__annotations__", {}).items()
-                               if k != injected}
+    keeps_return = not isinstance(_unpartial(fn), type)  # a class returns an instance
+    wrapper.__annotations__ = {
+        k: v for k, v in getattr(code_of(fn), "__annotations__", {}).items()
+        if k != injected and (k in reduced.parameters or (k == "return" and keeps_return))}
     return typing.cast(F, wrapper)
+
+
+def _refuse_awaitable(result: object, fn: Callable[..., Any], decorator: str) -> None:
+    """A sync call returned an awaitable: its work has not run, so it did not succeed."""
+    close = getattr(result, "close", None)
+    if inspect.iscoroutine(result) and callable(close):
+        close()  # never awaited: no "coroutine was never awaited" warning
+    raise TypeError(f"{decorator}: {describe(fn)} returned {type(result).__name__} "
+                    "instead of running: decorate an `async def` function (or a callable "
+                    "whose __call__ is one) so the wrapper awaits it")
 
 
 def _abort(call: Call, fn: Callable[..., Any]) -> None:
@@ -136,5 +218,5 @@ def _abort(call: Call, fn: Callable[..., Any]) -> None:
     try:
         call.abort()
     except Exception:
-        log.warning("%s raised, and saving its progress failed too", fn.__qualname__,
+        log.warning("%s raised, and saving its progress failed too", describe(fn),
                     exc_info=True)

@@ -3,7 +3,9 @@
 How it works: a :class:`WatermarkSpec` (frozen, validated once) says which field is the
 cursor, where to start, the lag, the bound and how rows are told apart. Opening a window
 reads the stored watermark (``{"type", "cursor", "boundary"}`` under ``spec.key`` in the
-asset store): ``start`` is the stored cursor minus ``lag``, or ``initial``.
+asset store): ``start`` is the stored cursor minus ``lag``, never before ``initial``
+(:func:`resumable._cursor.window_start`, which also keeps a start below year 1 from
+overflowing), or ``initial`` on the first run.
 ``filter(rows)`` keeps rows with ``start <= cursor < end`` (closed start, open end, as
 dlt does), drops the rows at the stored cursor whose identity was loaded before, and
 records the largest cursor kept together with the identities of the rows that carry it
@@ -30,15 +32,20 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
 from types import TracebackType
 from typing import Any, Literal
 
 from resumable._context import AssetStoreLike
-from resumable._cursor import CursorValue, check_cursor, decode_cursor, encode_cursor
-from resumable._cursor import minus_lag as _minus_lag
+from resumable._cursor import (
+    CursorValue,
+    check_cursor,
+    check_lag,
+    decode_cursor,
+    encode_cursor,
+    window_start,
+)
 from resumable._errors import CursorTypeError, MissingCursorError, WatermarkConflictError
-from store_client._values import validate_key
+from store_client import validate_key
 
 __all__ = ["State", "WatermarkSpec", "Window", "is_rows", "merged", "open_window", "window_for"]
 
@@ -95,27 +102,14 @@ class WatermarkSpec:
                             f"a callable or None, got {self.primary_key!r}")
         if self.initial is not None:
             check_cursor(self.initial, "initial")
-        self._check_lag()
+        if self.lag is not None:
+            check_lag(self.lag, like=self.initial)
         if self.end is not None:
             if self.initial is None:
                 raise ValueError("end= needs initial=: a backfill's window is [initial, end)")
             check_cursor(self.end, "end", like=self.initial)
             if not self.initial < self.end:  # type: ignore[operator]
                 raise ValueError(f"end ({self.end!r}) must be after initial ({self.initial!r})")
-
-    def _check_lag(self) -> None:
-        if self.lag is None:
-            return
-        if self.initial is not None:
-            _minus_lag(self.initial, self.lag)  # raises if lag does not fit the cursor type
-        if isinstance(self.lag, timedelta):
-            negative = self.lag < timedelta(0)
-        elif isinstance(self.lag, (int, float)) and not isinstance(self.lag, bool):
-            negative = self.lag < 0
-        else:
-            raise TypeError(f"lag must be a timedelta or a number, got {self.lag!r}")
-        if negative:
-            raise ValueError(f"lag must not be negative, got {self.lag!r}")
 
     def cursor_of(self, row: object) -> Any:
         """The row's cursor value, or the ``_MISSING`` marker."""
@@ -199,8 +193,7 @@ class Window:
                          like=spec.initial)
         self.start: Any = spec.initial
         if self.stored is not None:
-            self.start = (self.stored.cursor if spec.lag is None
-                          else _minus_lag(self.stored.cursor, spec.lag))
+            self.start = window_start(self.stored.cursor, spec.lag, floor=spec.initial)
         self.end: Any = spec.end
         self.max_cursor: Any = None
         self._boundary: set[str] = set()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -13,7 +14,7 @@ import pytest
 from resumable import Checkpoint, NoTaskStoreError, Window, checkpoint, watermark
 from resumable._context import current_airflow_context
 from resumable._window import State
-from store_client import StoreClient, TaskScope, TaskStore, connect
+from store_client import InvalidKeyError, StoreClient, TaskScope, TaskStore, connect
 
 SCOPE = TaskScope("dag", "run", "task")
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -275,3 +276,123 @@ def test_inside_airflow_a_watermark_uses_the_tasks_asset_store() -> None:
     with set_current_context({"asset_state_store": accessor}):  # type: ignore[arg-type]
         load()
     assert State.decode(accessor.data["watermark"]).cursor == T0.replace(minute=8)
+
+
+# -- callables other than plain functions ---------------------------------------------
+
+def fetch_pages(source: str, cp: Checkpoint, *, pages: int = 3) -> list[str]:
+    """A module-level function to take partials of."""
+    done = []
+    for page in cp.resume(range(pages)):
+        done.append(f"{source}:{page}")
+    return done
+
+
+async def afetch_pages(source: str, cp: Checkpoint, *, pages: int = 3) -> list[str]:
+    done = []
+    async for page in cp.aresume(range(pages)):
+        await asyncio.sleep(0)
+        done.append(f"{source}:{page}")
+    return done
+
+
+def test_a_partial_of_a_sync_function_is_keyed_by_the_functions_name(
+        store: TaskStore) -> None:
+    load = checkpoint(clear_on_success=False)(functools.partial(fetch_pages, "api"))
+    assert str(inspect.signature(load)) == "(*, pages: 'int' = 3) -> 'list[str]'"
+    assert load.__name__ == "fetch_pages" and "cp" not in load.__annotations__
+    assert "source" not in load.__annotations__  # bound by the partial: no parameter now
+    assert load(pages=2, task_store=store) == ["api:0", "api:1"]
+    assert store.get("fetch_pages") == 1
+
+
+def test_a_partial_of_an_async_function_is_awaited_and_keyed_the_same_way(
+        store: TaskStore) -> None:
+    load = checkpoint(clear_on_success=False)(functools.partial(afetch_pages, "api"))
+    assert inspect.iscoroutinefunction(load)
+    assert asyncio.run(load(task_store=store)) == ["api:0", "api:1", "api:2"]
+    assert store.get("afetch_pages") == 2
+
+
+def test_a_bound_method_is_keyed_by_the_methods_name(store: TaskStore) -> None:
+    class Source:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def load(self, cp: Checkpoint, pages: int) -> list[str]:
+            return fetch_pages(self.name, cp, pages=pages)
+
+    load = checkpoint(clear_on_success=False)(Source("db").load)
+    assert list(inspect.signature(load).parameters) == ["pages"]
+    assert load(2, task_store=store) == ["db:0", "db:1"]
+    assert store.get("load") == 1
+
+
+class Loader:
+    """A callable object: no ``__name__``, so its checkpoint needs ``key=``."""
+
+    def __call__(self, cp: Checkpoint, pages: int) -> list[str]:
+        return fetch_pages("obj", cp, pages=pages)
+
+
+class AsyncLoader:
+    async def __call__(self, cp: Checkpoint, pages: int) -> list[str]:
+        return await afetch_pages("aobj", cp, pages=pages)
+
+
+def test_a_callable_object_needs_key_and_then_behaves_like_a_function(
+        store: TaskStore) -> None:
+    with pytest.raises(TypeError, match=r"a .*Loader instance has no name .*pass key="):
+        checkpoint()(Loader())
+    with pytest.raises(TypeError, match=r"functools.partial\(a .*Loader instance\).*key="):
+        checkpoint()(functools.partial(Loader(), pages=1))
+    load = checkpoint(key="objects", clear_on_success=False)(Loader())
+    assert load.__name__ == "Loader" and list(inspect.signature(load).parameters) == ["pages"]
+    assert load(2, task_store=store) == ["obj:0", "obj:1"] and store.get("objects") == 1
+
+    aload = checkpoint(key="async-objects", clear_on_success=False)(AsyncLoader())
+    assert inspect.iscoroutinefunction(aload)
+    assert asyncio.run(aload(2, task_store=store)) == ["aobj:0", "aobj:1"]
+    assert store.get("async-objects") == 1
+
+
+def test_a_lambda_has_no_stable_name_either() -> None:
+    annotated: Any = lambda cp: None  # noqa: E731 (a lambda cannot annotate its parameter)
+    annotated.__annotations__ = {"cp": Checkpoint}
+    with pytest.raises(TypeError, match=r"<lambda> has no name .*key="):
+        checkpoint()(annotated)
+
+
+def test_a_sync_callable_that_returns_a_coroutine_is_refused_not_marked_done(
+        store: TaskStore) -> None:
+    class Hidden:
+        def __call__(self, cp: Checkpoint) -> Any:
+            cp.commit("started")
+            return afetch_pages("x", cp)  # async in disguise: nothing awaited it
+
+    load = checkpoint(key="hidden")(Hidden())
+    with pytest.raises(TypeError, match="returned coroutine instead of running"):
+        load(task_store=store)
+    assert store.get("hidden") == "started"  # kept as after a failure: not cleared
+
+
+def test_a_bad_checkpoint_key_is_refused_at_decoration() -> None:
+    with pytest.raises(InvalidKeyError):
+        checkpoint(key="")
+
+
+def test_watermark_accepts_partials_and_callable_objects(memory: StoreClient) -> None:
+    def load(source: list[dict[str, Any]], window: Window) -> int:
+        return len(window.filter(source))
+
+    class Load:
+        async def __call__(self, window: Window) -> int:
+            return len(window.filter(orders(6)))
+
+    by_partial = watermark("orders", cursor="ts", store=memory)(
+        functools.partial(load, orders(1, 4)))
+    assert list(inspect.signature(by_partial).parameters) == [] and by_partial() == 2
+    by_object = watermark("orders", cursor="ts", store=memory)(Load())
+    assert asyncio.run(by_object()) == 1
+    assert State.decode(memory.asset_store("orders").get("watermark")).cursor == \
+        T0.replace(minute=6)

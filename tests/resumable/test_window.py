@@ -15,13 +15,15 @@ from resumable import (
     WatermarkConflictError,
     Window,
     open_window,
+    watermark,
 )
-from resumable._cursor import decode_cursor, encode_cursor
+from resumable._cursor import decode_cursor, encode_cursor, minus_lag
 from resumable._window import State, WatermarkSpec, merged
 from store_client import AssetStore, StoreClient
 
 UTC = timezone.utc
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+DT_MIN = datetime.min.replace(tzinfo=UTC)
 
 
 def at(minutes: int) -> datetime:
@@ -198,6 +200,10 @@ def test_a_stored_cursor_of_another_type_than_initial_is_refused(assets: AssetSt
     ({"initial": 0, "lag": timedelta(1)}, CursorTypeError, "lag"),
     ({"lag": timedelta(minutes=-1)}, ValueError, "lag must not be negative"),
     ({"lag": "5m"}, TypeError, "lag must be a timedelta or a number"),
+    ({"lag": float("nan")}, ValueError, "lag must be finite"),
+    ({"initial": 0, "lag": float("inf")}, ValueError, "lag must be finite"),
+    ({"initial": "a", "lag": 1}, CursorTypeError, "lag 1 cannot be taken from the str"),
+    ({"initial": date(2026, 1, 1), "lag": 1}, CursorTypeError, "lag must be a timedelta"),
     ({"primary_key": 5}, TypeError, "primary_key must be"),
     ({"key": ""}, ValueError, "key"),
 ])
@@ -265,3 +271,101 @@ def test_the_window_block_stores_nothing_when_it_raises(assets: AssetStore) -> N
         w.filter(rows((1, 1)))
         raise RuntimeError("load failed")
     assert assets.get("watermark") is None
+
+
+# -- the lagged start at the edges of the cursor's type -------------------------------
+
+def stored_after_a_first_run(assets: AssetStore, initial: Any, cursor: Any) -> None:
+    """Store ``cursor`` as the watermark the way a load does: a first run that saw it."""
+    with open_window(assets, cursor="c", primary_key="id", initial=initial) as w:
+        assert w.filter([{"id": 1, "c": cursor}]) == [{"id": 1, "c": cursor}]
+    assert State.decode(assets.get("watermark")).cursor == cursor
+
+
+@pytest.mark.parametrize(("initial", "cursor", "lag", "start"), [
+    # the subtraction leaves the type's range: the start is initial, not an OverflowError
+    (DT_MIN, DT_MIN + timedelta(hours=1), timedelta(days=1), DT_MIN),
+    (DT_MIN, DT_MIN, timedelta(microseconds=1), DT_MIN),
+    (at(0), at(10), timedelta.max, at(0)),
+    (date.min, date.min + timedelta(days=1), timedelta(days=2), date.min),
+    (date.min, date.min, timedelta(days=1), date.min),
+    # in range but before initial: clamped all the same
+    (at(0), at(1), timedelta(hours=1), at(0)),
+    (date(2026, 1, 1), date(2026, 1, 2), timedelta(days=30), date(2026, 1, 1)),
+    (0, 5, 10**30, 0),
+    (0.5, 1.0, 2**1100, 0.5),       # float minus a huge int: no OverflowError either
+    # not clamped: the lag stays within initial
+    (DT_MIN, DT_MIN + timedelta(days=2), timedelta(days=1), DT_MIN + timedelta(days=1)),
+    (0, 10**30, 10**30 - 1, 1),
+], ids=["datetime.min-1d", "datetime.min-1us", "timedelta.max", "date.min-2d",
+        "date.min-1d", "datetime-clamped", "date-clamped", "int-clamped",
+        "float-huge-int-lag", "datetime.min-in-range", "int-in-range"])
+def test_the_lagged_start_never_goes_below_initial(assets: AssetStore, initial: Any,
+                                                   cursor: Any, lag: Any,
+                                                   start: Any) -> None:
+    stored_after_a_first_run(assets, initial, cursor)
+    w = open_window(assets, cursor="c", primary_key="id", initial=initial, lag=lag)
+    assert w.start == start and type(w.start) is type(start)
+    new = [{"id": 2, "c": start}, {"id": 3, "c": cursor}]
+    assert w.filter([{"id": 1, "c": cursor}, *new]) == new  # id 1 is the known boundary
+    assert w.commit() is True
+    assert State.decode(assets.get("watermark")).cursor == cursor
+
+
+def test_rows_before_initial_stay_out_when_the_lag_reaches_past_it(assets: AssetStore) -> None:
+    stored_after_a_first_run(assets, 0, 5)
+    w = open_window(assets, cursor="c", primary_key="id", initial=0, lag=10**30)
+    assert w.filter([{"id": 2, "c": -1}, {"id": 3, "c": 0}]) == [{"id": 3, "c": 0}]
+
+
+def test_a_stored_cursor_before_initial_starts_the_window_at_initial(
+        assets: AssetStore) -> None:
+    stored_after_a_first_run(assets, at(0), at(5))
+    assert window(assets, cursor="c", initial=at(10)).start == at(10)
+    assert window(assets, cursor="c", initial=at(0)).start == at(5)
+
+
+@pytest.mark.parametrize(("cursor", "lag", "start"), [
+    (DT_MIN, timedelta(days=1), DT_MIN),
+    (datetime.min.replace(tzinfo=timezone(timedelta(hours=5))), timedelta(hours=1),
+     datetime.min.replace(tzinfo=timezone(timedelta(hours=5)))),
+    (date.min, timedelta(days=1), date.min),
+])
+def test_without_initial_a_start_below_the_range_is_the_types_smallest_value(
+        assets: AssetStore, cursor: Any, lag: timedelta, start: Any) -> None:
+    stored_after_a_first_run(assets, None, cursor)
+    w = open_window(assets, cursor="c", primary_key="id", lag=lag)
+    assert w.start == start and type(w.start) is type(start)
+    if isinstance(start, datetime):
+        assert w.start.utcoffset() == start.utcoffset()
+    assert w.filter([{"id": 2, "c": cursor}]) == [{"id": 2, "c": cursor}]
+
+
+def test_an_int_and_a_float_too_large_to_meet_are_subtracted_exactly_rounding_down(
+        assets: AssetStore) -> None:
+    stored_after_a_first_run(assets, None, 2**1100)
+    w = open_window(assets, cursor="c", primary_key="id", lag=0.5)
+    assert w.start == 2**1100 - 1  # an int at or before the exact 2**1100 - 0.5
+    assert w.filter([{"id": 2, "c": 2**1100 - 1}, {"id": 3, "c": 2**1100 - 2}]) == \
+        [{"id": 2, "c": 2**1100 - 1}]
+    assert minus_lag(1.5, 2**1100) == 1 - 2**1100
+    assert minus_lag(1.5, 2**1100, floor=-3) == -3
+
+
+@pytest.mark.parametrize(("initial", "lag", "rows"), [
+    (DT_MIN, timedelta(days=1), [DT_MIN, DT_MIN + timedelta(minutes=1)]),
+    (date.min, timedelta(days=7), [date.min, date.min + timedelta(days=1)]),
+])
+def test_watermark_with_initial_at_the_minimum_decorates_and_runs_twice(
+        assets: AssetStore, initial: Any, lag: timedelta, rows: list[Any]) -> None:
+    @watermark("orders", cursor="c", primary_key="id", initial=initial, lag=lag)
+    def load(window: Window, source: list[dict[str, Any]]) -> list[Any]:
+        assert window.start == initial
+        return window.filter(source)
+
+    first = [{"id": i, "c": c} for i, c in enumerate(rows)]
+    assert load(first, asset_store=assets) == first
+    # The lag re-reads row 0 (only the boundary row 1 is known); row 9 is new.
+    assert load([*first, {"id": 9, "c": rows[-1]}], asset_store=assets) == \
+        [first[0], {"id": 9, "c": rows[-1]}]
+    assert State.decode(assets.get("watermark")).cursor == rows[-1]
