@@ -13,6 +13,10 @@ independent places: the job server's own records, the notes the task appends to 
 and Airflow's metadata DB (``task_instance``/``task_instance_history``,
 ``task_state_store``) read with SQLAlchemy.
 
+The cluster and job server are the package's ``setup`` fixture (``conftest.py``), shared
+with the other modules here, which must not submit jobs: this one counts the job
+server's records.
+
 What it does not do: kill the executor's worker or the supervisor (that needs Airflow's
 heartbeat timeout), or run more than one DAG run. Wall time 24-34 s on 2 cores, 14-19 s of
 it Airflow starting; the test process never imports Airflow.
@@ -21,43 +25,12 @@ it Airflow starting; the test process never imports Airflow.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
+from tests.airflow_cluster.conftest import RUN_SECONDS, Setup
 
-from resumable._jobserver import JobServer
-from tests.support import require_or_skip
-from tests.support.airflow_cluster import AirflowCluster, airflow_available
-
-DAGS = Path(__file__).parent / "dags"
 DAG_ID, TASK_ID, ID_KEY = "resumable_kill", "run_job", "databricks_run_id"
-# How long the job server runs the job: long enough that the retry finds it still RUNNING.
-# Kill -> try 2 polling took 0.7-0.8 s on an idle 2-core machine, up to 2.5 s at load
-# average 4; every extra second here is a second of wall time.
-RUN_SECONDS = 5.0
-
-
-@dataclass
-class Setup:
-    cluster: AirflowCluster
-    server: JobServer
-    notes: Path
-
-
-@pytest.fixture(scope="module")
-def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
-    if not airflow_available():
-        require_or_skip("the airflow command is not installed: pip install 'resumable[airflow]'")
-    notes = tmp_path_factory.mktemp("resumable-kill") / "notes.jsonl"
-    with JobServer(pending_seconds=0, run_seconds=RUN_SECONDS) as server, \
-            AirflowCluster(DAGS, extra_env={
-                "RESUMABLE_KILL_SERVER_URL": server.url,
-                "RESUMABLE_KILL_NOTES": str(notes),
-                "RESUMABLE_KILL_RUN_SECONDS": str(RUN_SECONDS)}) as cluster:
-        yield Setup(cluster, server, notes)
 
 
 def _notes(path: Path) -> list[dict[str, Any]]:

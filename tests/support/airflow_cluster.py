@@ -9,6 +9,13 @@ execution/``; the REST API needs no credentials (``simple_auth_manager_all_admin
 The settings below shorten every loop that a one-task test waits on; an ``extra_env``
 mapping adds to (or overrides) them and reaches the task processes too.
 
+Everything listens on 127.0.0.1 only: the api-server is given ``--host 127.0.0.1``, and
+the scheduler ``--skip-serve-logs``, because its log server (port 8793; the triggerer's
+is 8794, and gets the same flag if one is ever started) binds every interface and has
+no setting to bind less. Nothing reads logs through it: the api-server and the tests
+read the task log files in the home. :meth:`~AirflowCluster.pids` gives the daemons'
+PIDs, for :mod:`tests.support.sockets` to check that.
+
 :meth:`~AirflowCluster.trigger` waits for the DAG to be parsed, then creates a run through
 ``POST /api/v2/dags/{dag_id}/dagRuns``; :meth:`~AirflowCluster.wait_for_run` polls the
 run until it is ``success`` or ``failed``. The metadata DB is read directly with
@@ -51,6 +58,8 @@ __all__ = ["AirflowCluster", "DagRunOutcome", "StateStoreRow", "TaskTry", "airfl
 
 ROOT = Path(__file__).resolve().parents[2]
 DAEMONS = ("api-server", "dag-processor", "scheduler")
+# Their log servers bind every interface (host ""): never start them.
+NO_LOG_SERVER = ("--skip-serve-logs",)
 FINAL_RUN_STATES = frozenset({"success", "failed"})
 
 # Short loops: the scheduler looks for work every 0.2 s, the dag-processor parses the folder
@@ -66,6 +75,8 @@ FAST_SETTINGS: Mapping[str, str] = {
     "AIRFLOW__API__HOST": "127.0.0.1",
     "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.2",
     "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+    # Off by default; should it ever be turned on, loopback only (the default is 0.0.0.0).
+    "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST": "127.0.0.1",
     # The task supervisor's select() waits up to this long (default 5 s) between checks, and a
     # SIGKILLed task process often goes unnoticed for that long: its sockets reach EOF before
     # it can be reaped, leaving nothing to wake the select() early.
@@ -200,15 +211,41 @@ class AirflowCluster(ManagedServer):
         if code != 0:
             raise RuntimeError(f"airflow db migrate exited {code}:\n{_tail(migrate_log)}")
         for name in DAEMONS:
-            extra = ["--port", str(self.port), "--host", "127.0.0.1"] \
-                if name == "api-server" else []
             with (self.home / f"{name}.log").open("wb") as out:
                 self._procs[name] = subprocess.Popen(
-                    [*argv, name, *extra], cwd=ROOT, env=env, stdout=out,
+                    [*argv, name, *self._daemon_args(name)], cwd=ROOT, env=env, stdout=out,
                     stderr=subprocess.STDOUT, start_new_session=True)
         left = self.startup_timeout - (time.monotonic() - started)
         self._poll(lambda: self._get("/api/v2/monitor/health") is not None, left,
                    "the API to answer")
+
+    def _daemon_args(self, name: str) -> list[str]:
+        """The command-line options of one daemon: whatever it serves, on loopback only."""
+        if name == "api-server":
+            return ["--port", str(self.port), "--host", "127.0.0.1"]
+        if name in ("scheduler", "triggerer"):
+            return list(NO_LOG_SERVER)
+        return []
+
+    def pids(self) -> dict[str, int]:
+        """Each running daemon's PID (its children, such as task processes, not included)."""
+        self._check_alive()
+        return {name: proc.pid for name, proc in self._procs.items()}
+
+    def wait_for_daemons(self, timeout: float = 60.0) -> dict[str, Any]:
+        """Wait until the scheduler and dag-processor heartbeat; return the health report.
+
+        By then each has started whatever it serves (a scheduler starts its log server
+        before its first heartbeat).
+        """
+        def healthy() -> bool:
+            report = self._get("/api/v2/monitor/health") or {}
+            return all((report.get(part) or {}).get("status") == "healthy"
+                       for part in ("metadatabase", "scheduler", "dag_processor"))
+
+        self._poll(healthy, timeout, "the scheduler and dag-processor to heartbeat")
+        report: dict[str, Any] = self._get("/api/v2/monitor/health")
+        return report
 
     # -- REST API ------------------------------------------------------------------------
 
