@@ -5,6 +5,11 @@ this package) with ``jobs``, which scans every task scope for the job records th
 ``ResumableJobMixin`` keeps beside each job ID and prints one line per tracked job:
 scope, ID key, job ID, last status, phase, generation and age since submission.
 
+``jobs`` only reads: it connects with ``create=False``, so a mistyped ``--url`` is an
+error (exit status 2), never a new, empty store. ``demo --run-seconds`` takes more than
+0 and at most 600 seconds. Errors and exit statuses are those of ``store_client``'s
+command (``store_client.cli_main``; see ``resumable --help``).
+
 What it does not do: ask the external systems for live statuses; it shows what the
 store holds (the status the last try saw).
 """
@@ -13,17 +18,31 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Sequence
-from datetime import datetime, timezone
-from typing import Any, NoReturn
+from datetime import datetime, timedelta, timezone
+from typing import Any, Final, NoReturn
 
 from resumable._job_record import META_PREFIX, JobRecord
-from store_client import connect
-from store_client._cli import main as store_main
-from store_client._values import decode_value
+from store_client import cli_main, connect, decode_value, format_duration
 
-__all__ = ["main", "run"]
+__all__ = ["main", "run", "tracked_jobs"]
+
+#: The longest demo job, in seconds (the demo waits for it, and then some).
+MAX_RUN_SECONDS: Final = 600.0
+
+
+def _run_seconds(text: str) -> float:
+    """``--run-seconds``: a number of seconds, more than 0 and at most 600."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid number: {text!r:.40}") from None
+    if not math.isfinite(seconds) or not 0 < seconds <= MAX_RUN_SECONDS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r:.40} is not more than 0 and at most {MAX_RUN_SECONDS:.0f} seconds")
+    return seconds
 
 
 def _extend(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -32,7 +51,8 @@ def _extend(sub: Any, common: argparse.ArgumentParser) -> None:
     jobs.set_defaults(handler=_jobs)
     demo = sub.add_parser("demo", parents=[common], help="kill a worker mid-job and watch the "
                           "retry reattach (about 15 s)")
-    demo.add_argument("--run-seconds", type=float, default=6.0, help="length of the demo job")
+    demo.add_argument("--run-seconds", type=_run_seconds, default=6.0,
+                      help="length of the demo job, in seconds (default 6, at most 600)")
     demo.set_defaults(handler=_demo)
 
 
@@ -43,26 +63,25 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _age(since: str | None, now: datetime) -> str:
+    """How long ago ``since`` (ISO 8601) was, to the two largest units: ``1d2h``, ``3m5s``."""
     if not since:
         return "-"
     try:
-        seconds = int((now - datetime.fromisoformat(since)).total_seconds())
-    except ValueError:
+        age = max(now - datetime.fromisoformat(since), timedelta(0))
+    except (ValueError, TypeError, OverflowError):  # not a date, or one without a zone
         return "-"
-    days, rest = divmod(max(seconds, 0), 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d{hours}h"
-    if hours:
-        return f"{hours}h{minutes}m"
-    return f"{minutes}m{secs}s" if minutes else f"{secs}s"
+    seconds = int(age.total_seconds())
+    unit = 3600 if seconds >= 86400 else 60 if seconds >= 3600 else 1
+    return format_duration(timedelta(seconds=seconds - seconds % unit))
 
 
 def tracked_jobs(url: str | None) -> list[dict[str, Any]]:
-    """Every job record in the store at ``url``, as dicts, oldest row first."""
+    """Every job record in the store at ``url``, as dicts, oldest row first.
+
+    Never creates a store: a missing one raises ``ConfigurationError``.
+    """
     now = datetime.now(timezone.utc)
-    with connect(url) as client:
+    with connect(url, create=False) as client:
         rows = []
         for entry in client.scan_tasks(META_PREFIX):
             id_key = entry.key[len(META_PREFIX):]
@@ -100,7 +119,7 @@ def _jobs(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``resumable`` command; returns the exit status."""
-    return store_main(argv, extend=_extend)
+    return cli_main(argv, extend=_extend)
 
 
 def run() -> NoReturn:

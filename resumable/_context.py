@@ -35,7 +35,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from resumable._errors import NoTaskStoreError
 from store_client import AssetScope, AssetStore, StoreClient, TaskScope, TaskStore, from_context
-from store_client._airflow_context import default_client as store_client_default
+from store_client import default_client as store_client_default
 
 __all__ = [
     "AssetStoreLike",

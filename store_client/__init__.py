@@ -16,8 +16,9 @@ Errors form one tree under :class:`StoreError` (see ``store_client._errors``).
 
 import logging
 
-from store_client._airflow_context import ContextStores, from_context
+from store_client._airflow_context import ContextStores, default_client, from_context
 from store_client._backend import CleanupReport, CleanupRow, StoreBackend, TaskEntry
+from store_client._cli import main as cli_main
 from store_client._client import StoreClient, connect
 from store_client._config import StoreSettings, redact_url
 from store_client._errors import (
@@ -76,8 +77,10 @@ __all__ = [
     "TaskScope",
     "TaskStore",
     "ValueTooLargeError",
+    "cli_main",
     "connect",
     "decode_value",
+    "default_client",
     "encode_value",
     "format_duration",
     "from_context",

@@ -3,10 +3,28 @@
 How it works: argparse subcommands (``get``, ``set``, ``list``, ``delete``, ``clear``,
 ``cleanup``) each take a scope (``--dag/--run/--task [--map-index]`` or ``--asset``),
 ``--url`` (default: the configured store, as ``connect()`` resolves it) and ``--json``
-(machine-readable output). A user mistake (bad flag, key, value, scope, retention or
-configuration) prints one line to stderr and exits 2; an unreachable store or a store
-failure prints one line and exits 1; ``get`` of an absent key exits 1. No traceback is
-shown for any of these.
+(machine-readable output). Every argument is checked (``store_client._cli_args``)
+before anything connects, so a mistake never creates or changes a store. Read-only
+commands (``get``, ``list``, ``cleanup --dry-run``; ``jobs`` of ``resumable``) connect
+with ``create=False``: a mistyped ``--url`` is an error, never a new, empty store.
+:func:`main` takes ``extend(subparsers, common)`` to add commands (``resumable`` adds
+``jobs`` and ``demo``); their handlers get the same error handling and output.
+
+Exit status (also in ``--help``):
+
+- 0: done.
+- 1: ``get``: the key is not in the store.
+- 2: a user mistake, on one line of stderr: a bad flag, key, value, scope, retention,
+  URL or environment variable, an argument that is not UTF-8, or a store that does not
+  exist (for a read-only command).
+- 3: the store is unreachable or failed (``StoreUnavailableError``, ``StoreAuthError``,
+  ``StoreBackendError``, ``SchemaVersionError``), on one line of stderr.
+- 4: an unexpected error: a bug. One line on stderr; set ``RESUMABLE_DEBUG=1`` to see
+  the traceback instead.
+- 130: interrupted (Ctrl-C); 141: stdout was closed early (``resumable list | head``).
+
+No traceback is printed for any of these, and printing never fails on a value the
+terminal cannot encode (see ``store_client._cli_output``).
 
 What it does not do: interactive editing, or listing every scope in a store.
 """
@@ -14,14 +32,28 @@ What it does not do: interactive editing, or listing every scope in a store.
 from __future__ import annotations
 
 import argparse
-import json
-import re
+import os
 import sys
 from collections.abc import Callable, Sequence
-from datetime import timedelta
-from typing import Any, NoReturn
+from typing import Any, Final, NoReturn
 
-from store_client._client import StoreClient, connect
+from store_client._cli_args import (
+    UsageError,
+    check_batch_size,
+    check_environment,
+    check_map_index,
+    check_utf8,
+    parse_retention,
+    parse_value,
+)
+from store_client._cli_output import (
+    emit,
+    emit_json,
+    escaping_streams,
+    report,
+    silence_stdout,
+)
+from store_client._client import connect
 from store_client._errors import (
     ConfigurationError,
     InvalidKeyError,
@@ -33,19 +65,40 @@ from store_client._errors import (
 )
 from store_client._scopes import AssetScope, TaskScope
 from store_client._stores import AssetStore, TaskStore
-from store_client._values import NEVER_EXPIRE
+from store_client._values import encode_value, validate_key
 
-__all__ = ["main"]
+__all__ = ["EXIT_BUG", "EXIT_NOT_FOUND", "EXIT_OK", "EXIT_STORE", "EXIT_USAGE", "Extension",
+           "UsageError", "build_parser", "main", "run"]
 
-PROG = "resumable"
-_USER_ERRORS = (ConfigurationError, InvalidKeyError, InvalidRetentionError, InvalidScopeError,
-                InvalidValueError, RetentionTypeError)
-_DURATION = re.compile(r"^(\d+)([smhd])$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+PROG: Final = "resumable"
+EXIT_OK: Final = 0
+EXIT_NOT_FOUND: Final = 1
+EXIT_USAGE: Final = 2
+EXIT_STORE: Final = 3
+EXIT_BUG: Final = 4
+EXIT_INTERRUPTED: Final = 130
+EXIT_BROKEN_PIPE: Final = 141
+DEBUG_ENV: Final = "RESUMABLE_DEBUG"
+EPILOG: Final = f"""\
+exit status:
+  0    done
+  1    get: the key is not in the store
+  2    a user mistake (bad flag, key, value, scope, retention, URL or environment
+       variable; an argument that is not UTF-8; a store that does not exist)
+  3    the store is unreachable or failed
+  4    an unexpected error (a bug): set {DEBUG_ENV}=1 to see the traceback
+  130  interrupted; 141: stdout closed early
 
+Read-only commands (get, list, cleanup --dry-run) never create a store."""
 
-class UsageError(Exception):
-    """A mistake in the command line; exit status 2."""
+_USER_ERRORS: Final = (ConfigurationError, InvalidKeyError, InvalidRetentionError,
+                       InvalidScopeError, InvalidValueError, RetentionTypeError)
+_READ_ONLY: Final = frozenset({"get", "list"})
+#: The flags behind TaskScope/AssetScope fields, for the store's messages.
+_SCOPE_FLAGS: Final = (("TaskScope.dag_id", "--dag"), ("TaskScope.run_id", "--run"),
+                       ("TaskScope.task_id", "--task"), ("AssetScope.name", "--asset"))
+
+Extension = Callable[[Any, argparse.ArgumentParser], None]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -72,155 +125,178 @@ def _scope_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--asset", help="asset name (instead of --dag/--run/--task)")
 
 
-Extension = Callable[[Any, argparse.ArgumentParser], None]
-
-
 def build_parser(extend: Extension | None = None) -> argparse.ArgumentParser:
     """The ``resumable`` argument parser; ``extend(subparsers, common)`` adds commands.
 
     Every subcommand sets ``handler``: a function of the parsed arguments returning the
     exit status.
     """
-    parser = _Parser(prog=PROG, description="Read and write resumable's task and asset stores.")
+    parser = _Parser(prog=PROG, description="Read and write resumable's task and asset stores.",
+                     epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                 parser_class=_Parser)
     common = _common()
-    p = sub.add_parser("get", parents=[common], help="print one value")
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[common], help=help_text, epilog=EPILOG,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    p = command("get", "print one value")
     _scope_args(p)
     p.add_argument("key")
-    p = sub.add_parser("set", parents=[common], help="store one value")
+    p = command("set", "store one value")
     _scope_args(p)
     p.add_argument("key")
     p.add_argument("value", help="a JSON value (quote strings: '\"text\"'), or see --string")
     p.add_argument("--string", action="store_true", help="store VALUE as a string, not JSON")
     p.add_argument("--retention", help="task stores: 90s, 15m, 12h, 7d or 'never' "
                    "(default: RESUMABLE_DEFAULT_RETENTION_DAYS)")
-    p = sub.add_parser("list", parents=[common], help="print every live key and value")
+    p = command("list", "print every live key and value")
     _scope_args(p)
-    p = sub.add_parser("delete", parents=[common], help="delete one key")
+    p = command("delete", "delete one key")
     _scope_args(p)
     p.add_argument("key")
-    p = sub.add_parser("clear", parents=[common], help="delete every key of a scope")
+    p = command("clear", "delete every key of a scope")
     _scope_args(p)
     p.add_argument("--all-map-indices", action="store_true",
                    help="task stores: clear every map index of the task")
-    p = sub.add_parser("cleanup", parents=[common], help="delete expired task-store rows")
+    p = command("cleanup", "delete expired task-store rows")
     p.add_argument("--dry-run", action="store_true", help="list what would be deleted")
     p.add_argument("--batch-size", type=int, default=0,
                    help="rows per committed batch (default 0: one statement)")
-    for name, command in sub.choices.items():
-        command.set_defaults(handler=_run if name != "cleanup" else _cleanup_command)
+    for name, subparser in sub.choices.items():
+        subparser.set_defaults(handler=_run if name != "cleanup" else _cleanup_command)
     if extend is not None:
         extend(sub, common)
     return parser
 
 
-def _store(client: StoreClient, args: argparse.Namespace) -> TaskStore | AssetStore:
+def _scope(args: argparse.Namespace) -> TaskScope | AssetScope:
     task_parts = (args.dag, args.run, args.task)
-    if args.asset is not None:
-        if any(part is not None for part in task_parts):
-            raise UsageError("give either --asset or --dag/--run/--task, not both")
-        return client.asset_store(AssetScope(name=args.asset))
-    if any(part is None for part in task_parts):
-        raise UsageError("a scope needs --dag, --run and --task (or --asset NAME)")
-    return client.task_store(TaskScope(args.dag, args.run, args.task, args.map_index))
-
-
-def _parse_value(args: argparse.Namespace) -> Any:
-    if args.string:
-        return args.value
     try:
-        return json.loads(args.value)
-    except ValueError:
-        raise UsageError(
-            f"VALUE {args.value!r} is not JSON; quote a string ('\"{args.value}\"') "
-            "or pass --string") from None
-
-
-def _parse_retention(text: str | None) -> timedelta | None:
-    if text is None:
-        return None
-    if text.strip().lower() == "never":
-        return NEVER_EXPIRE
-    match = _DURATION.match(text.strip())
-    if not match:
-        raise UsageError(f"--retention {text!r}: use a number with s, m, h or d "
-                         "(e.g. 12h), or 'never'")
-    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
-
-
-def _show(value: Any, as_json: bool) -> str:
-    if isinstance(value, str) and not as_json:
-        return value
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+        if args.asset is not None:
+            if any(part is not None for part in task_parts) or args.map_index != -1:
+                raise UsageError("give either --asset or --dag/--run/--task[/--map-index], "
+                                 "not both")
+            return AssetScope(name=args.asset)
+        if any(part is None for part in task_parts):
+            raise UsageError("a scope needs --dag, --run and --task (or --asset NAME)")
+        return TaskScope(args.dag, args.run, args.task, check_map_index(args.map_index))
+    except InvalidScopeError as exc:
+        message = str(exc)
+        for field, flag in _SCOPE_FLAGS:
+            message = message.replace(field, flag)
+        raise UsageError(message) from None
 
 
 def _run(args: argparse.Namespace) -> int:
-    if args.command == "set" and args.retention is not None and args.asset is not None:
-        raise UsageError("--retention applies to task stores only; asset values never expire")
-    value = _parse_value(args) if args.command == "set" else None
-    retention = _parse_retention(getattr(args, "retention", None))
-    with connect(args.url) as client:
-        store = _store(client, args)
+    """get, set, list, delete, clear: every argument checked, then one connection."""
+    scope = _scope(args)
+    key: str = validate_key(args.key) if "key" in args else ""
+    value: Any = None
+    if args.command == "set":
+        if args.retention is not None and isinstance(scope, AssetScope):
+            raise UsageError("--retention applies to task stores only; asset values never "
+                             "expire")
+        value = parse_value(args.value, as_string=args.string)
+        encode_value(key, value)  # NaN, None, ...: refused before the store exists
+    retention = parse_retention(getattr(args, "retention", None))
+    with connect(args.url, create=args.command not in _READ_ONLY) as client:
+        store: TaskStore | AssetStore = (client.task_store(scope)
+                                         if isinstance(scope, TaskScope)
+                                         else client.asset_store(scope))
         if args.command == "get":
-            found = store.get(args.key, default=None)
+            found = store.get(key, default=None)
             if found is None:
-                print(f"{PROG}: key {args.key!r} not found in {store.scope}", file=sys.stderr)
-                return 1
-            print(_show(found, args.json))
+                report(f"{PROG}: key {key!r} not found in {store.scope}")
+                return EXIT_NOT_FOUND
+            if isinstance(found, str) and not args.json:
+                emit(found)
+            else:
+                emit_json(found)
         elif args.command == "set":
             if isinstance(store, TaskStore):
-                store.set(args.key, value, retention=retention)
+                store.set(key, value, retention=retention)
             else:
-                store.set(args.key, value)
+                store.set(key, value)
             if args.json:
-                print(json.dumps({"key": args.key, "stored": True}))
+                emit_json({"key": key, "stored": True})
         elif args.command == "list":
-            entries = store.items()
-            if args.json:
-                print(json.dumps(entries, ensure_ascii=False, sort_keys=True))
-            for key in [] if args.json else sorted(entries):
-                print(f"{key}\t{_show(entries[key], True)}")
+            _print_entries(store.items(), as_json=args.json)
         elif args.command == "delete":
-            store.delete(args.key)
+            store.delete(key)
         elif isinstance(store, TaskStore):
             store.clear(all_map_indices=args.all_map_indices)
         else:
             store.clear()
-    return 0
+    return EXIT_OK
+
+
+def _print_entries(entries: dict[str, Any], *, as_json: bool) -> None:
+    if as_json:
+        emit_json(entries)
+        return
+    for key in sorted(entries):
+        emit_json(entries[key], prefix=f"{key}\t")
 
 
 def _cleanup_command(args: argparse.Namespace) -> int:
-    if args.batch_size < 0:
-        raise UsageError(f"--batch-size must be 0 or more, got {args.batch_size}")
-    with connect(args.url) as client:
-        report = client.cleanup(dry_run=args.dry_run, batch_size=args.batch_size)
-    rows = [{"dag_id": r.dag_id, "run_id": r.run_id, "task_id": r.task_id,
-             "map_index": r.map_index, "key": r.key} for r in report.rows]
+    batch_size = check_batch_size(args.batch_size)
+    with connect(args.url, create=not args.dry_run) as client:
+        report_ = client.cleanup(dry_run=args.dry_run, batch_size=batch_size)
     if args.json:
-        print(json.dumps({"count": report.count, "dry_run": report.dry_run, "rows": rows}))
-        return 0
-    for r in report.rows:
-        print(f"{TaskScope(r.dag_id, r.run_id, r.task_id, r.map_index)}\t{r.key}")
-    verb = "would delete" if report.dry_run else "deleted"
-    print(f"{verb} {report.count} expired row{'s' * (report.count != 1)}")
-    return 0
+        rows = [{"dag_id": r.dag_id, "run_id": r.run_id, "task_id": r.task_id,
+                 "map_index": r.map_index, "key": r.key} for r in report_.rows]
+        emit_json({"count": report_.count, "dry_run": report_.dry_run, "rows": rows})
+        return EXIT_OK
+    for r in report_.rows:
+        emit(f"{TaskScope(r.dag_id, r.run_id, r.task_id, r.map_index)}\t{r.key}")
+    verb = "would delete" if report_.dry_run else "deleted"
+    emit(f"{verb} {report_.count} expired row{'s' * (report_.count != 1)}")
+    return EXIT_OK
+
+
+def _debugging() -> bool:
+    return os.environ.get(DEBUG_ENV, "").strip() not in ("", "0")
 
 
 def main(argv: Sequence[str] | None = None, extend: Extension | None = None) -> int:
-    """Run the ``resumable`` command; returns the exit status."""
-    try:
-        args = build_parser(extend).parse_args(argv)
-        handler: Callable[[argparse.Namespace], int] = args.handler
-        return handler(args)
-    except (UsageError, *_USER_ERRORS) as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 2
-    except StoreError as exc:
-        print(f"{PROG}: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
+    """Run the ``resumable`` command on ``argv`` (default: ``sys.argv[1:]``).
+
+    Returns the exit status (see the module docstring); ``extend(subparsers, common)``
+    adds commands, whose handlers return an exit status too.
+    """
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    with escaping_streams():
+        try:
+            check_utf8(arguments)
+            check_environment(os.environ)
+            try:
+                args = build_parser(extend).parse_args(arguments)
+            except SystemExit as exc:  # --help
+                return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+            handler: Callable[[argparse.Namespace], int] = args.handler
+            status = handler(args)
+            sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+            return status
+        except (UsageError, *_USER_ERRORS) as exc:
+            report(f"{PROG}: error: {exc}")
+            return EXIT_USAGE
+        except StoreError as exc:
+            report(f"{PROG}: {type(exc).__name__}: {exc}")
+            return EXIT_STORE
+        except KeyboardInterrupt:
+            report(f"{PROG}: interrupted")
+            return EXIT_INTERRUPTED
+        except BrokenPipeError:
+            silence_stdout()
+            return EXIT_BROKEN_PIPE
+        except Exception as exc:
+            if _debugging():
+                raise
+            report(f"{PROG}: internal error: {type(exc).__name__}: {exc} (this is a bug; "
+                   f"set {DEBUG_ENV}=1 to see the traceback)")
+            return EXIT_BUG
 
 
 def run() -> NoReturn:

@@ -1,4 +1,8 @@
-"""The ``resumable`` command: round trips, JSON output, and one-line errors with exit 2."""
+"""The ``resumable`` command: round trips, JSON output, and one-line errors with exit 2.
+
+More in ``test_cli_errors.py`` (user mistakes), ``test_cli_stores.py`` (read-only
+commands and unreachable stores) and ``test_cli_output.py`` (what is printed).
+"""
 
 from __future__ import annotations
 
@@ -12,9 +16,24 @@ from pathlib import Path
 import pytest
 
 from store_client import TaskScope, connect
-from store_client._cli import main
+from store_client import cli_main as main
 
 TASK = ["--dag", "d", "--run", "r", "--task", "t"]
+EXE = Path(sys.executable).with_name("resumable")
+
+
+def console(*argv: str | bytes, env: dict[str, str] | None = None, timeout: float = 60,
+            encoding: str = "utf-8") -> subprocess.CompletedProcess[str]:
+    """Run the real console script; ``env`` is added to this process's environment."""
+    return subprocess.run([str(EXE), *argv], env={**os.environ, **(env or {})},
+                          capture_output=True, encoding=encoding, timeout=timeout)
+
+
+def one_line(err: str) -> str:
+    """``err`` if it is exactly one line without a traceback (else the test fails)."""
+    assert err.count("\n") == 1 and err.endswith("\n"), err
+    assert "Traceback" not in err, err
+    return err
 
 
 @pytest.fixture
@@ -85,6 +104,7 @@ def test_cleanup_reports_rows(url: str, capsys: pytest.CaptureFixture[str]) -> N
 
 
 def test_missing_key_exits_1(url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    run(capsys, "set", *TASK, "other", "1")  # the store exists; only the key is missing
     code, out, err = run(capsys, "get", *TASK, "nope")
     assert (code, out) == (1, "")
     assert err == "resumable: key 'nope' not found in d/r/t\n"
@@ -129,7 +149,7 @@ def test_console_script_has_no_traceback(tmp_path: Path) -> None:
     env = {**os.environ, "RESUMABLE_STORE_URL": "postgresql+psycopg://postgres@127.0.0.1:1/x"}
     done = subprocess.run([str(exe), "list", "--asset", "a"], env=env, capture_output=True,
                           text=True, timeout=60)
-    assert done.returncode == 1
+    assert done.returncode == 3  # unreachable: 3, not the 1 of a missing key
     assert done.stderr.startswith("resumable: StoreUnavailableError: ")
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
     done = subprocess.run([str(exe), "set", "--asset", "a", "k", "{bad"], env=env,
