@@ -32,6 +32,8 @@ from sqlalchemy.sql.elements import BindParameter
 from store_client._backend import CleanupReport, CleanupRow, Scope, StoreBackend, TaskEntry
 from store_client._config import StoreSettings
 from store_client._errors import (
+    ConfigurationError,
+    StoreAuthError,
     StoreBackendError,
     StoreError,
     StoreUnavailableError,
@@ -58,9 +60,20 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+_NO_DATABASE = "FATAL:  database"
+_AUTH_FAILED = ("password authentication failed", "FATAL:  role", "no pg_hba.conf entry",
+                "no password supplied")
+
+
 def _translate(exc: sa_exc.SQLAlchemyError, where: str) -> StoreError:
     """Map a SQLAlchemy error to the store client's error tree."""
     detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:300]
+    # A server that answers but refuses who we are, or has no such database, will not
+    # change its mind on a retry (libpq gives these no SQLSTATE: the text tells).
+    if _NO_DATABASE in detail:
+        return ConfigurationError(f"store {where}: {detail} (check the URL)")
+    if any(marker in detail for marker in _AUTH_FAILED):
+        return StoreAuthError(f"store {where} refused the credentials: {detail}")
     transient = isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError,
                                  sa_exc.TimeoutError)) or getattr(
         exc, "connection_invalidated", False)

@@ -16,7 +16,15 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from store_client import RetryPolicy, StoreClient, StoreUnavailableError, TaskScope, connect
+from store_client import (
+    ConfigurationError,
+    RetryPolicy,
+    StoreAuthError,
+    StoreClient,
+    StoreUnavailableError,
+    TaskScope,
+    connect,
+)
 from tests.support.postgres import PostgresServer
 
 SCOPE = TaskScope("dag", "run", "task")
@@ -121,3 +129,18 @@ def test_timeouts_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
             settings.lock_timeout) == (3, 12.5, 0.25)
     defaults = connect("memory://", connect_timeout=1).settings
     assert defaults.connect_timeout == 1  # a keyword beats the variable
+
+
+@pytest.mark.parametrize(("change", "error", "message"), [
+    (("@127.0.0.1", "@127.0.0.1"), ConfigurationError, 'database "no_such_db" does not exist'),
+    (("postgres@", "nobody@"), StoreAuthError, 'role "nobody" does not exist'),
+])
+def test_a_wrong_database_or_role_fails_at_once_without_retries(
+        own_server: PostgresServer, change: tuple[str, str], error: type[Exception],
+        message: str) -> None:
+    url = own_server.database_url("no_such_db" if error is ConfigurationError
+                                  else "postgres").replace(*change)
+    started = time.monotonic()
+    with connect(url) as client, pytest.raises(error, match=message):
+        client.task_store(SCOPE).get("k")
+    assert time.monotonic() - started < 1  # not retried
