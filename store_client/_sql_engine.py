@@ -119,7 +119,8 @@ def _sqlite_engine(parsed: URL, settings: StoreSettings,
 
     def on_connect(dbapi_conn: Any, _record: Any) -> None:
         cursor = dbapi_conn.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        if settings.create:  # WAL is a property of the file: set once by a writer
+            cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
         cursor.close()
