@@ -17,6 +17,13 @@ pure :func:`~resumable._job_decision.decide` what to do, does it, and asks again
 Every path returns ``get_job_result`` and runs ``on_job_finished`` once. Hooks and knobs
 match Airflow 3.3's ``ResumableJobMixin`` (same ``external_id_key``, same bare ID), so an
 operator switches by changing one import, and either mixin reads the ID the other wrote.
+``durable=False`` stores nothing and submits every try afresh, under a one-off token.
+
+The parts live beside it: knobs are checked by ``_job_knobs`` (at construction, and
+when ``execute`` starts), tokens come from ``_job_tokens``, IDs are normalised and
+validated by ``_job_ids`` before they are stored, statuses are polled by ``_polling``
+(only transient errors, ``_transient``, are retried) and classified by ``_job_hooks``
+(an error in a hook ends the try as ``JobHookError``, never retried).
 
 What it does not do: guarantee one job on a system that neither dedupes on the token
 nor lets ``find_job`` find it, when the crash falls between ``submit_job`` returning and
@@ -26,18 +33,26 @@ and before that was recorded. Deferral (triggers) is not supported.
 
 from __future__ import annotations
 
-import hashlib
-import inspect
 import logging
-import secrets
-from collections.abc import Collection, Mapping
+from collections.abc import Collection
 from typing import Any, ClassVar
 
+from resumable._airflow_init import install_plain_init
 from resumable._context import TaskStoreLike, scope_from_context, task_store_from_context
-from resumable._errors import JobFailedError, JobNotFoundError, TooManyResubmitsError
+from resumable._errors import (
+    JobFailedError,
+    JobIdError,
+    JobNotFoundError,
+    TooManyResubmitsError,
+)
 from resumable._job_decision import Action, Decision, StatusKind, decide
+from resumable._job_hooks import classify_status
+from resumable._job_ids import store_job_id
+from resumable._job_knobs import check_knobs, knob_values
 from resumable._job_record import JobRecord, meta_key, now_iso
-from resumable._polling import is_transient_error, poll_until_done, query_status
+from resumable._job_tokens import idempotency_token_for, one_off_token, token_for_record
+from resumable._polling import DEFAULT_MAX_UNKNOWN, poll_until_done, query_status
+from resumable._transient import is_transient_error
 from store_client import NEVER_EXPIRE, TaskScope
 
 __all__ = ["ResumableJobMixin", "idempotency_token_for"]
@@ -46,48 +61,17 @@ _log = logging.getLogger("resumable.jobs")
 _MAX_STEPS = 50
 
 
-def idempotency_token_for(scope: TaskScope | None, external_id_key: str, generation: int,
-                          seed: str | None = None) -> str:
-    """A deterministic token (``rsm-<32 hex>-g<generation>``, at most 64 characters).
-
-    Derived from the task scope (dag, run, task, map index), the ID key and the
-    generation; never from the try number. Without a scope, from a stored random seed.
-    """
-    if scope is not None:
-        basis = f"{scope.dag_id}\x1f{scope.run_id}\x1f{scope.task_id}\x1f{scope.map_index}"
-    else:
-        basis = f"seed\x1f{seed}"
-    digest = hashlib.sha256(f"{basis}\x1f{external_id_key}".encode()).hexdigest()[:32]
-    return f"rsm-{digest}-g{generation}"
-
-
-def _plain_init_signature(cls: type) -> inspect.Signature:
-    """``(self, *, <the plain __init__ parameters before BaseOperator>, **kwargs)``.
-
-    Airflow checks ``partial()``/``expand()`` keywords against the signatures of the
-    ``__init__`` methods its metaclass wrapped; the mixin's own and the operator's plain
-    ``__init__`` are not among them, so the generated ``__init__`` declares them.
-    """
-    seen: dict[str, inspect.Parameter] = {}
-    for klass in cls.__mro__[1:]:
-        init = klass.__dict__.get("__init__")
-        if init is None or klass is object:
-            continue
-        if hasattr(init, "_BaseOperatorMeta__param_names"):
-            break  # Airflow's own, wrapped __init__ methods: it knows those
-        for name, param in list(inspect.signature(init).parameters.items())[1:]:
-            if param.kind not in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
-                seen.setdefault(name, param.replace(kind=param.KEYWORD_ONLY))
-    self_param = inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    kwargs = inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD)
-    return inspect.Signature([self_param, *seen.values(), kwargs])
-
-
 class ResumableJobMixin:
     """Mix into an operator (before ``BaseOperator``) or a plain class to make its external
     job survive crashes and retries. Implement ``submit_job``, ``get_job_status``,
     ``is_job_active`` and ``is_job_succeeded`` (or set ``active_states`` and
-    ``succeeded_states``); everything else has a default."""
+    ``succeeded_states``); everything else has a default.
+
+    Knobs (class attributes; the first four are keywords too) are checked before anything
+    runs (``JobConfigurationError``): ``poll_interval``/``poll_max_interval`` (finite
+    seconds >= 0), ``poll_timeout`` (None or finite seconds > 0), ``max_resubmits`` (int
+    >= 0), ``max_lookup_errors`` and ``max_unknown_statuses`` (ints >= 1), ``durable``
+    and ``cancel_on_kill`` (bools), ``external_id_key`` (a task-store key)."""
 
     #: Statuses the default predicates test membership in (None: implement the method).
     active_states: ClassVar[Collection[Any] | None] = None
@@ -103,21 +87,25 @@ class ResumableJobMixin:
     cancel_on_kill: bool = False
     max_resubmits: int = 3
     max_lookup_errors: int = 10
+    #: Unknown statuses in a row that end a poll when ``poll_timeout`` is None.
+    max_unknown_statuses: int = DEFAULT_MAX_UNKNOWN
     idempotency_token: str | None = None
 
     def __init__(self, *args: Any, durable: bool | None = None,
                  poll_interval: float | None = None, poll_timeout: float | None = None,
                  cancel_on_kill: bool | None = None, **kwargs: Any) -> None:
         """Take the mixin's own keywords (unset ones keep the class attributes) and pass
-        the rest on, so ``MyOperator(task_id=..., durable=False)`` works as with Airflow's."""
-        if durable is not None:
-            self.durable = durable
-        if poll_interval is not None:
-            self.poll_interval = poll_interval
-        if poll_timeout is not None:
-            self.poll_timeout = poll_timeout
-        if cancel_on_kill is not None:
-            self.cancel_on_kill = cancel_on_kill
+        the rest on, so ``MyOperator(task_id=..., durable=False)`` works as with Airflow's.
+
+        A bad keyword raises ``JobConfigurationError`` here, naming it.
+        """
+        given = {name: value for name, value in (
+            ("durable", durable), ("poll_interval", poll_interval),
+            ("poll_timeout", poll_timeout), ("cancel_on_kill", cancel_on_kill))
+            if value is not None}
+        check_knobs(given)
+        for name, value in given.items():
+            setattr(self, name, value)
         super().__init__(*args, **kwargs)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -129,20 +117,17 @@ class ResumableJobMixin:
         classes are left alone, and Airflow is never imported here.
         """
         super().__init_subclass__(**kwargs)
-        if "__init__" in cls.__dict__ or not hasattr(type(cls), "_apply_defaults"):
-            return
-
-        def __init__(self: Any, *args: Any, **init_kwargs: Any) -> None:
-            super(cls, self).__init__(*args, **init_kwargs)
-
-        __init__.__qualname__ = f"{cls.__qualname__}.__init__"
-        __init__.__signature__ = _plain_init_signature(cls)  # type: ignore[attr-defined]
-        cls.__init__ = __init__  # type: ignore[method-assign]
+        install_plain_init(cls)
 
     # -- hooks the operator implements -----------------------------------------------
 
     def submit_job(self, context: Any) -> Any:
-        """Submit the job; return its ID. Use ``self.idempotency_token`` if the system can."""
+        """Submit the job; return its ID. Use ``self.idempotency_token`` if the system can.
+
+        The ID must be JSON the task store can hold (a str, an int, a list or dict of
+        them); tuples are stored, and passed to the other hooks, as lists. Any other
+        value raises ``JobIdError`` and leaves the intent, so the retry finds the job.
+        """
         raise NotImplementedError(f"{type(self).__name__} must implement submit_job")
 
     def get_job_status(self, external_id: Any, context: Any) -> Any:
@@ -177,8 +162,10 @@ class ResumableJobMixin:
     def is_transient_error(self, error: BaseException) -> bool:
         """True if a ``get_job_status`` error is worth asking again (with backoff).
 
-        Default: everything but an HTTP 4xx answer (408, 425 and 429 excepted) from httpx
-        or requests. At most ``max_lookup_errors`` errors in a row are retried.
+        Default (``resumable._transient``): connection errors and timeouts (builtin,
+        httpx, requests, botocore), HTTP 5xx/408/425/429 answers, AWS throttling. Any
+        other error fails the try at once as ``JobHookError``. Override to widen it. At
+        most ``max_lookup_errors`` errors in a row are retried.
         """
         return is_transient_error(error)
 
@@ -199,14 +186,17 @@ class ResumableJobMixin:
     def poll_until_complete(self, external_id: Any, context: Any) -> Any:
         """Wait for the job to end; return its final status, raise ``JobFailedError``.
 
-        Asks ``get_job_status`` every ``poll_interval`` seconds while active; lookup errors
-        and unknown statuses back off exponentially up to ``poll_max_interval``; gives up
-        after ``poll_timeout`` seconds (None: never).
+        Asks ``get_job_status`` every ``poll_interval`` seconds while active; transient
+        lookup errors and unknown statuses back off exponentially up to
+        ``poll_max_interval``; gives up after ``poll_timeout`` seconds, or with no
+        timeout after ``max_unknown_statuses`` unknown statuses in a row.
         """
-        return poll_until_done(lambda: self._check(external_id, context),
-                               external_id=external_id, interval=self.poll_interval,
-                               timeout=self.poll_timeout, max_interval=self.poll_max_interval,
+        return poll_until_done(lambda: self.get_job_status(external_id, context),
+                               self._classify, external_id=external_id,
+                               interval=self.poll_interval, timeout=self.poll_timeout,
+                               max_interval=self.poll_max_interval,
                                max_errors=self.max_lookup_errors,
+                               max_unknown=self.max_unknown_statuses,
                                is_transient=self.is_transient_error)
 
     # -- entry points ----------------------------------------------------------------
@@ -226,7 +216,11 @@ class ResumableJobMixin:
             parent()
 
     def execute_resumable(self, context: Any) -> Any:
-        """Submit, reattach to, or adopt the job; wait for it; return ``get_job_result``."""
+        """Submit, reattach to, or adopt the job; wait for it; return ``get_job_result``.
+
+        Checks every knob first (``JobConfigurationError``), before the store is read.
+        """
+        check_knobs(knob_values(self))
         self._resumable_context = context
         if not self.durable:
             return self._run_without_store(context)
@@ -265,30 +259,16 @@ class ResumableJobMixin:
 
     # -- actions ---------------------------------------------------------------------
 
-    def _check(self, external_id: Any, context: Any) -> tuple[StatusKind, Any]:
-        status = self.get_job_status(external_id, context)
-        return self._classify(status), status
-
     def _classify(self, status: Any) -> StatusKind:
-        if self.is_job_active(status):
-            return StatusKind.ACTIVE
-        if self.is_job_succeeded(status):
-            return StatusKind.SUCCEEDED
-        if self.is_job_failed(status):
-            return StatusKind.FAILED
-        return StatusKind.UNKNOWN
+        return classify_status(status, is_active=self.is_job_active,
+                               is_succeeded=self.is_job_succeeded,
+                               is_failed=self.is_job_failed)
 
     def _query(self, external_id: Any, context: Any) -> tuple[StatusKind, Any]:
-        raw: list[Any] = [None]
-
-        def check() -> tuple[StatusKind, Any]:
-            raw[0] = self.get_job_status(external_id, context)
-            return self._classify(raw[0]), raw[0]
-
-        kind, _ = query_status(check, interval=self.poll_interval, timeout=self.poll_timeout,
-                               max_interval=self.poll_max_interval,
-                               is_transient=self.is_transient_error)
-        return kind, raw[0]
+        return query_status(lambda: self.get_job_status(external_id, context), self._classify,
+                            interval=self.poll_interval, timeout=self.poll_timeout,
+                            max_interval=self.poll_max_interval, external_id=external_id,
+                            is_transient=self.is_transient_error)
 
     def _save(self, store: TaskStoreLike, record: JobRecord) -> JobRecord:
         store.set(meta_key(self.external_id_key), record.to_json(), retention=NEVER_EXPIRE)
@@ -299,39 +279,32 @@ class ResumableJobMixin:
             return record
         return self._save(store, record.evolve(status=status))
 
-    def _token(self, scope: TaskScope | None, record: JobRecord | None,
-               generation: int) -> tuple[str, str | None]:
-        seed = record.seed if record is not None else None
-        if scope is None and seed is None:
-            seed = secrets.token_hex(16)
-        return idempotency_token_for(scope, self.external_id_key, generation, seed), seed
-
     def _look_up(self, store: TaskStoreLike, scope: TaskScope | None, record: JobRecord,
                  context: Any) -> tuple[JobRecord, StatusKind | None]:
-        token = record.token or self._token(scope, record, record.generation)[0]
+        token = record.token or token_for_record(scope, self.external_id_key, record,
+                                                 record.generation)[0]
         self.idempotency_token = token
         found = self.find_job(token, context)
         if found is None:
             return record, StatusKind.NOT_FOUND
+        found = store_job_id(store, self.external_id_key, found, hook="find_job", token=token)
         _log.info("adopting job %r found under token %s", found, token)
-        store.set(self.external_id_key, found, retention=NEVER_EXPIRE)
         record = self._save(store, record.evolve(external_id=found, phase="submitted",
                                                   submitted_at=record.submitted_at or now_iso()))
         return record, None
 
     def _submit(self, store: TaskStoreLike, scope: TaskScope | None, record: JobRecord | None,
                 generation: int, context: Any) -> JobRecord:
-        token, seed = self._token(scope, record, generation)
+        token, seed = token_for_record(scope, self.external_id_key, record, generation)
         intent = JobRecord(generation=generation, token=token, phase="submitting",
                            seed=seed).evolve()
         self._save(store, intent)  # the intent is durable before the job can exist
         if record is not None and record.has_id:
             store.delete(self.external_id_key)
         self.idempotency_token = token
-        external_id = self.submit_job(context)
-        if external_id is None:
-            raise TypeError(f"{type(self).__name__}.submit_job returned None, not a job ID")
-        store.set(self.external_id_key, external_id, retention=NEVER_EXPIRE)
+        # A refused ID leaves the intent: the next try finds the job by its token.
+        external_id = store_job_id(store, self.external_id_key, self.submit_job(context),
+                                   hook="submit_job", token=token)
         _log.info("submitted job %r (generation %d, token %s)", external_id, generation, token)
         return self._save(store, intent.evolve(external_id=external_id, phase="submitted",
                                                submitted_at=now_iso()))
@@ -363,10 +336,12 @@ class ResumableJobMixin:
         return result
 
     def _run_without_store(self, context: Any) -> Any:
-        scope = scope_from_context(context, None) if isinstance(context, Mapping) else None
-        self.idempotency_token = idempotency_token_for(
-            scope, self.external_id_key, 0, None if scope else secrets.token_hex(16))
+        # Nothing is stored, so no generation can be counted: a fixed token would make a
+        # system that dedupes on it hand every retry the same (failed) job.
+        self.idempotency_token = one_off_token()
         external_id = self.submit_job(context)
+        if external_id is None:
+            raise JobIdError("submit_job returned None, not a job ID", hook="submit_job")
         self._resumable_external_id = external_id
         self.poll_until_complete(external_id, context)
         result = self.get_job_result(external_id, context)

@@ -105,7 +105,7 @@ class LivyBatchOperator(ResumableJobMixin):
         if response.status_code == 404:
             raise JobNotFoundError(f"Livy has no batch {external_id!r}",
                                    external_id=external_id)
-        response.raise_for_status()  # 5xx, auth...: the mixin retries status lookups
+        response.raise_for_status()  # 5xx, 429: retried; other 4xx (auth): the try fails
         state: str = response.json()["state"]
         return state
 

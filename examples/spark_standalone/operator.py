@@ -19,7 +19,7 @@ generation); UNKNOWN (the Master lost track of the driver's worker, e.g. during 
 is claimed by none of the predicates, so the mixin asks again instead of resubmitting.
 A status answer with ``success: false`` and no message means the Master does not know the
 ID (:class:`resumable.JobNotFoundError`); with a message (e.g. a standby Master) it is a
-lookup error that the mixin retries.
+:class:`MasterUnavailableError`, a ``ConnectionError``, which the mixin retries.
 
 How ``find_job`` maps the idempotency token to a driver ID. The REST API has no
 idempotency token: every create makes a new driver. The operator therefore sets
@@ -53,7 +53,7 @@ import httpx
 
 from resumable import JobNotFoundError, ResumableJobMixin
 
-__all__ = ["DriverLookupError", "SparkStandaloneSubmitOperator"]
+__all__ = ["DriverLookupError", "MasterUnavailableError", "SparkStandaloneSubmitOperator"]
 
 _log = logging.getLogger(__name__)
 
@@ -61,6 +61,10 @@ ACTIVE_STATES = frozenset({"SUBMITTED", "RUNNING", "RELAUNCHING"})
 SUCCEEDED_STATES = frozenset({"FINISHED"})
 FAILED_STATES = frozenset({"FAILED", "KILLED", "ERROR"})
 _LOG_HEAD_BYTES = 65536
+
+
+class MasterUnavailableError(ConnectionError):
+    """The Master answered but cannot serve (e.g. a standby Master): transient, retried."""
 
 
 class DriverLookupError(RuntimeError):
@@ -169,7 +173,8 @@ class SparkStandaloneSubmitOperator(ResumableJobMixin):
         if answer.get("success") and state:
             return str(state)
         if answer.get("message"):  # e.g. a standby Master: a lookup error, retried
-            raise RuntimeError(f"status of {external_id} unavailable: {answer['message']}")
+            raise MasterUnavailableError(
+                f"status of {external_id} unavailable: {answer['message']}")
         raise JobNotFoundError(f"the Spark Master does not know driver {external_id}",
                                external_id=external_id)
 

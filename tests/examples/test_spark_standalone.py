@@ -239,6 +239,7 @@ def test_status_answers(monkeypatch: pytest.MonkeyPatch) -> None:
     assert op.get_job_status("driver-known", {}) == "UNKNOWN"
     with pytest.raises(JobNotFoundError):
         op.get_job_status("driver-gone", {})
-    with pytest.raises(RuntimeError, match="STANDBY") as info:
+    with pytest.raises(ConnectionError, match="STANDBY") as info:
         op.get_job_status("driver-standby", {})
     assert not isinstance(info.value, JobNotFoundError)
+    assert op.is_transient_error(info.value)  # the mixin asks again

@@ -20,6 +20,10 @@ class FakeJobs:
     scripts: dict[int, list[str]] = field(default_factory=dict)
     dedupe_tokens: bool = False
     lookup_errors: int = 0
+    #: What each of the ``lookup_errors`` raises (a transient error by default).
+    lookup_error: Callable[[], BaseException] = lambda: ConnectionError(
+        "status endpoint unreachable")
+    status_calls: int = 0
     cancelled: list[int] = field(default_factory=list)
     forgotten: set[int] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -37,9 +41,10 @@ class FakeJobs:
 
     def status(self, job_id: int) -> str:
         with self.lock:
+            self.status_calls += 1
             if self.lookup_errors:
                 self.lookup_errors -= 1
-                raise ConnectionError("status endpoint unreachable")
+                raise self.lookup_error()
             if job_id in self.forgotten or job_id not in self.scripts:
                 raise JobNotFoundError(f"no job {job_id}")
             steps = self.scripts[job_id]
