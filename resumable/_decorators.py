@@ -102,6 +102,8 @@ def checkpoint(*, key: str | None = None, every: int | None = None,
     ``task_store=`` (a task store or a ``TaskScope``).
     """
     policy = FlushPolicy(every, every_seconds)
+    if not isinstance(clear_on_success, bool):
+        raise TypeError(f"clear_on_success must be True or False, got {clear_on_success!r:.60}")
     client = _check_client(store, "@checkpoint")
     if key is not None:
         validate_key(key)

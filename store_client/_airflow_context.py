@@ -12,13 +12,13 @@ Airflow raises into the ``StoreError`` tree at the boundary. On Airflow without 
 state store (3.0-3.2, 2.x), or a context without one, a ``TaskScope`` is built from the
 task instance and the configured store (``connect()``) is used instead.
 
-``compare_and_set`` on Airflow's asset store is emulated: read, compare the canonical
-JSON with ``expected``, write. Airflow's API has no conditional write, so the race it
+``compare_and_set`` on Airflow's task and asset stores is emulated: read, compare the
+canonical JSON with ``expected``, write. Airflow's API has no conditional write, so the race it
 cannot close is this: two writers that both read the same value before either writes
 both succeed, and the later write wins. For a watermark that means the cursor can be set
 back to the smaller of two concurrent runs' values (the next run re-reads rows; none is
-skipped), never past rows not loaded. Pass ``store=connect(...)`` to the decorator for
-an atomic cursor on our SQL store.
+skipped), never past rows not loaded; for a claim on a task store, two tries can both
+believe they won. Pass ``store=connect(...)`` for an atomic one on our SQL store.
 
 What it does not do: ``items`` (Airflow's accessors cannot list keys; use the REST API
 backend or ``airflow`` CLI) or ``clear(all_map_indices=True)``; both raise
@@ -31,7 +31,7 @@ import asyncio
 import contextlib
 import functools
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -133,6 +133,18 @@ class _AccessorStore:
         """Async :meth:`delete`."""
         await asyncio.to_thread(self.delete, key)
 
+    def _emulated_cas(self, key: str, expected: JsonValue | None, new: JsonValue,
+                      write: Callable[[], None]) -> bool:
+        """Read, compare by canonical JSON, ``write()``: Airflow has no conditional write,
+        so another writer between the read and the write is not seen (module doc)."""
+        self._check(key, new)
+        current = self.get(key)
+        if (current is None) != (expected is None) or (
+                current is not None and encode_value(key, current) != encode_value(key, expected)):
+            return False
+        write()
+        return True
+
     def items(self) -> dict[str, JsonValue]:
         """Not available: Airflow's accessors cannot list keys."""
         raise StoreBackendError(f"{self._what} cannot list its keys (Airflow's in-task "
@@ -159,6 +171,18 @@ class AirflowTaskStore(_AccessorStore):
                    retention: timedelta | None = None) -> None:
         """Async :meth:`set`."""
         await asyncio.to_thread(lambda: self.set(key, value, retention=retention))
+
+    def compare_and_set(self, key: str, expected: JsonValue | None, new: JsonValue, *,
+                        retention: timedelta | None = None) -> bool:
+        """Write ``new`` if the value is ``expected`` (None: absent). Emulated: see module."""
+        return self._emulated_cas(key, expected, new,
+                                  lambda: self.set(key, new, retention=retention))
+
+    async def acompare_and_set(self, key: str, expected: JsonValue | None, new: JsonValue, *,
+                               retention: timedelta | None = None) -> bool:
+        """Async :meth:`compare_and_set`."""
+        return await asyncio.to_thread(
+            lambda: self.compare_and_set(key, expected, new, retention=retention))
 
     def clear(self, *, all_map_indices: bool = False) -> None:
         """Delete every key of this task instance (this map index only)."""
@@ -202,13 +226,7 @@ class AirflowAssetStore(_AccessorStore):
 
     def compare_and_set(self, key: str, expected: JsonValue | None, new: JsonValue) -> bool:
         """Write ``new`` if the value is ``expected`` (None: absent). Emulated: see module."""
-        self._check(key, new)
-        current = self.get(key)
-        if (current is None) != (expected is None) or (
-                current is not None and encode_value(key, current) != encode_value(key, expected)):
-            return False
-        self.set(key, new)
-        return True
+        return self._emulated_cas(key, expected, new, lambda: self.set(key, new))
 
     async def acompare_and_set(self, key: str, expected: JsonValue | None,
                                new: JsonValue) -> bool:

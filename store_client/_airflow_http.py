@@ -266,13 +266,13 @@ class AirflowHttpBackend(StoreBackend):
                 found[_field(entry, "key", str)] = text
         return found
 
-    def compare_and_set(self, scope: AssetScope, key: str, expected: str | None, new: str,
-                        *, now: datetime) -> bool:
+    def compare_and_set(self, scope: Scope, key: str, expected: str | None, new: str,
+                        *, now: datetime, expires_at: datetime | None = None) -> bool:
         """Emulated: GET, compare, PUT. Not atomic against other writers (module doc)."""
         with self._cas_lock:
             if self.get(scope, key, now=now) != expected:
                 return False
-            self.put(scope, key, new, expires_at=None, now=now)
+            self.put(scope, key, new, expires_at=expires_at, now=now)
             return True
 
     def cleanup(self, *, now: datetime, dry_run: bool = False,

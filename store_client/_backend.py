@@ -85,10 +85,11 @@ class StoreBackend(ABC):
         """Every live key of the scope and its JSON text."""
 
     @abstractmethod
-    def compare_and_set(self, scope: AssetScope, key: str, expected: str | None, new: str,
-                        *, now: datetime) -> bool:
-        """Atomically write ``new`` if the current JSON text is ``expected`` (``None``:
-        the key is absent). True if written."""
+    def compare_and_set(self, scope: Scope, key: str, expected: str | None, new: str,
+                        *, now: datetime, expires_at: datetime | None = None) -> bool:
+        """Atomically write ``new`` if the current live JSON text is ``expected`` (``None``:
+        the key is absent or expired). True if written. ``expires_at`` is the new row's
+        expiry (task scopes; asset scopes always pass ``None``)."""
 
     @abstractmethod
     def cleanup(self, *, now: datetime, dry_run: bool = False,
@@ -123,7 +124,9 @@ class StoreBackend(ABC):
         """Async :meth:`items`."""
         return await asyncio.to_thread(self.items, scope, now=now)
 
-    async def acompare_and_set(self, scope: AssetScope, key: str, expected: str | None,
-                               new: str, *, now: datetime) -> bool:
+    async def acompare_and_set(self, scope: Scope, key: str, expected: str | None,
+                               new: str, *, now: datetime,
+                               expires_at: datetime | None = None) -> bool:
         """Async :meth:`compare_and_set`."""
-        return await asyncio.to_thread(self.compare_and_set, scope, key, expected, new, now=now)
+        return await asyncio.to_thread(self.compare_and_set, scope, key, expected, new,
+                                       now=now, expires_at=expires_at)

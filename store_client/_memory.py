@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 from store_client._backend import CleanupReport, CleanupRow, Scope, StoreBackend, TaskEntry
-from store_client._scopes import AssetScope, TaskScope
+from store_client._scopes import TaskScope
 
 __all__ = ["MemoryBackend"]
 
@@ -81,15 +81,15 @@ class MemoryBackend(StoreBackend):
             rows = list(self._rows(scope).items())
         return {key: row.value for key, row in rows if _live(row, now)}
 
-    def compare_and_set(self, scope: AssetScope, key: str, expected: str | None, new: str,
-                        *, now: datetime) -> bool:
+    def compare_and_set(self, scope: Scope, key: str, expected: str | None, new: str,
+                        *, now: datetime, expires_at: datetime | None = None) -> bool:
         with self._lock:
             rows = self._rows(scope, create=True)
             row = rows.get(key)
             current = row.value if row is not None and _live(row, now) else None
             if current != expected:
                 return False
-            rows[key] = _Row(new, None, now)
+            rows[key] = _Row(new, expires_at, now)
             return True
 
     def scan_tasks(self, key_prefix: str, *, now: datetime) -> list[TaskEntry]:

@@ -24,10 +24,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
 
-from sqlalchemy import ColumnElement, and_, bindparam, or_, select
+from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.sql.elements import BindParameter
 
 from store_client._backend import CleanupReport, CleanupRow, Scope, StoreBackend, TaskEntry
 from store_client._config import StoreSettings
@@ -39,9 +37,10 @@ from store_client._errors import (
     StoreUnavailableError,
 )
 from store_client._retry import DEFAULT_RETRY, RetryPolicy
-from store_client._scopes import AssetScope, TaskScope
+from store_client._scopes import TaskScope
 from store_client._sql_engine import create_private_file, create_store_engine
 from store_client._sql_schema import asset_state, ensure_schema, task_state
+from store_client._sql_statements import Statements, live, task_match
 
 __all__ = ["SqlBackend"]
 
@@ -82,18 +81,6 @@ def _translate(exc: sa_exc.SQLAlchemyError, where: str) -> StoreError:
     return StoreBackendError(f"store {where} failed: {detail}")
 
 
-def _task_match(scope: TaskScope, *, all_map_indices: bool = False) -> ColumnElement[bool]:
-    clauses = [_t.dag_id == scope.dag_id, _t.run_id == scope.run_id,
-               _t.task_id == scope.task_id]
-    if not all_map_indices:
-        clauses.append(_t.map_index == scope.map_index)
-    return and_(*clauses)
-
-
-def _live(now: datetime | BindParameter[datetime]) -> ColumnElement[bool]:
-    return or_(_t.expires_at.is_(None), _t.expires_at > now)
-
-
 class SqlBackend(StoreBackend):
     """A :class:`StoreBackend` on SQLite or PostgreSQL; safe across threads and processes."""
 
@@ -108,40 +95,10 @@ class SqlBackend(StoreBackend):
         self._where = self.engine.url.render_as_string(hide_password=True)
         self._schema_ready = False
         self._schema_lock = threading.Lock()
-        self._insert = (postgresql.insert if self.engine.dialect.name == "postgresql"
-                        else sqlite.insert)
-        self._task_upsert = self._insert(task_state)
-        self._task_upsert = self._task_upsert.on_conflict_do_update(
-            index_elements=["dag_id", "run_id", "task_id", "map_index", "key"],
-            set_={"value": self._task_upsert.excluded.value,
-                  "updated_at": self._task_upsert.excluded.updated_at,
-                  "expires_at": self._task_upsert.excluded.expires_at},
-        )
-        self._asset_upsert = self._insert(asset_state)
-        self._asset_upsert = self._asset_upsert.on_conflict_do_update(
-            index_elements=["asset", "key"],
-            set_={"value": self._asset_upsert.excluded.value,
-                  "updated_at": self._asset_upsert.excluded.updated_at},
-        )
-        self._asset_insert_new = self._insert(asset_state).on_conflict_do_nothing(
-            index_elements=["asset", "key"]).returning(_a.key)
-        self._task_get = select(_t.value).where(
-            _t.dag_id == bindparam("d"), _t.run_id == bindparam("r"),
-            _t.task_id == bindparam("t"), _t.map_index == bindparam("m"),
-            _t.key == bindparam("k"),
-            _live(bindparam("now", type_=_t.expires_at.type)),
-        )
-        self._asset_cas_update = (
-            asset_state.update()
-            .where(_a.asset == bindparam("a"), _a.key == bindparam("k"),
-                   _a.value == bindparam("expected"))
-            .values(value=bindparam("new"), updated_at=bindparam("now"))
-            .returning(_a.key))
+        self._sql = Statements.for_dialect(self.engine.dialect.name)
         # Reads need no transaction: autocommit saves PostgreSQL a BEGIN and a ROLLBACK.
         self._reader = (self.engine.execution_options(isolation_level="AUTOCOMMIT")
                         if self.engine.dialect.name == "postgresql" else self.engine)
-        self._asset_get = select(_a.value).where(_a.asset == bindparam("a"),
-                                                 _a.key == bindparam("k"))
 
     # -- plumbing -------------------------------------------------------------------
 
@@ -191,11 +148,14 @@ class SqlBackend(StoreBackend):
 
     def _get(self, scope: Scope, key: str, now: datetime) -> str | None:
         with self._reader.connect() as conn:
+            text: str | None
             if isinstance(scope, TaskScope):
-                return conn.scalar(self._task_get, {
+                text = conn.scalar(self._sql.task_get, {
                     "d": scope.dag_id, "r": scope.run_id, "t": scope.task_id,
                     "m": scope.map_index, "k": key, "now": now})
-            return conn.scalar(self._asset_get, {"a": scope.identity, "k": key})
+            else:
+                text = conn.scalar(self._sql.asset_get, {"a": scope.identity, "k": key})
+            return text
 
     def put(self, scope: Scope, key: str, value: str, *, expires_at: datetime | None,
             now: datetime) -> None:
@@ -205,12 +165,12 @@ class SqlBackend(StoreBackend):
              now: datetime) -> None:
         with self.engine.begin() as conn:
             if isinstance(scope, TaskScope):
-                conn.execute(self._task_upsert, {
+                conn.execute(self._sql.task_upsert, {
                     "dag_id": scope.dag_id, "run_id": scope.run_id, "task_id": scope.task_id,
                     "map_index": scope.map_index, "key": key, "value": value,
                     "updated_at": now, "expires_at": expires_at})
             else:
-                conn.execute(self._asset_upsert, {
+                conn.execute(self._sql.asset_upsert, {
                     "asset": scope.identity, "key": key, "value": value, "updated_at": now})
 
     def delete(self, scope: Scope, key: str) -> None:
@@ -219,7 +179,7 @@ class SqlBackend(StoreBackend):
     def _delete(self, scope: Scope, key: str) -> None:
         with self.engine.begin() as conn:
             if isinstance(scope, TaskScope):
-                conn.execute(task_state.delete().where(_task_match(scope), _t.key == key))
+                conn.execute(task_state.delete().where(task_match(scope), _t.key == key))
             else:
                 conn.execute(asset_state.delete().where(
                     _a.asset == scope.identity, _a.key == key))
@@ -231,7 +191,7 @@ class SqlBackend(StoreBackend):
         with self.engine.begin() as conn:
             if isinstance(scope, TaskScope):
                 conn.execute(task_state.delete().where(
-                    _task_match(scope, all_map_indices=all_map_indices)))
+                    task_match(scope, all_map_indices=all_map_indices)))
             else:
                 conn.execute(asset_state.delete().where(_a.asset == scope.identity))
 
@@ -240,28 +200,40 @@ class SqlBackend(StoreBackend):
 
     def _items(self, scope: Scope, now: datetime) -> dict[str, str]:
         if isinstance(scope, TaskScope):
-            query = select(_t.key, _t.value).where(_task_match(scope), _live(now))
+            query = select(_t.key, _t.value).where(task_match(scope), live(now))
         else:
             query = select(_a.key, _a.value).where(_a.asset == scope.identity)
         with self._reader.connect() as conn:
             return {key: value for key, value in conn.execute(query)}
 
-    def compare_and_set(self, scope: AssetScope, key: str, expected: str | None, new: str,
-                        *, now: datetime) -> bool:
-        return self._run(self._compare_and_set, scope, key, expected, new, now)
+    def compare_and_set(self, scope: Scope, key: str, expected: str | None, new: str,
+                        *, now: datetime, expires_at: datetime | None = None) -> bool:
+        return self._run(self._compare_and_set, scope, key, expected, new, now, expires_at)
 
-    def _compare_and_set(self, scope: AssetScope, key: str, expected: str | None, new: str,
-                         now: datetime) -> bool:
-        with self.engine.begin() as conn:
+    def _compare_and_set(self, scope: Scope, key: str, expected: str | None, new: str,
+                         now: datetime, expires_at: datetime | None) -> bool:
+        sql = self._sql
+        if isinstance(scope, TaskScope):
+            row = {"d": scope.dag_id, "r": scope.run_id, "t": scope.task_id,
+                   "m": scope.map_index, "k": key}
             if expected is None:
-                result = conn.execute(self._asset_insert_new, {
-                    "asset": scope.identity, "key": key, "value": new, "updated_at": now})
+                statement, params = sql.task_insert_new, {
+                    "dag_id": scope.dag_id, "run_id": scope.run_id, "task_id": scope.task_id,
+                    "map_index": scope.map_index, "key": key, "value": new,
+                    "updated_at": now, "expires_at": expires_at}
             else:
-                result = conn.execute(self._asset_cas_update, {
-                    "a": scope.identity, "k": key, "expected": expected, "new": new,
-                    "now": now})
+                statement, params = sql.task_cas_update, {
+                    **row, "expected": expected, "new": new, "now": now,
+                    "new_expires_at": expires_at}
+        elif expected is None:
+            statement, params = sql.asset_insert_new, {
+                "asset": scope.identity, "key": key, "value": new, "updated_at": now}
+        else:
+            statement, params = sql.asset_cas_update, {
+                "a": scope.identity, "k": key, "expected": expected, "new": new, "now": now}
+        with self.engine.begin() as conn:
             # RETURNING, not rowcount: psycopg reports -1 for INSERT ... ON CONFLICT here.
-            return result.first() is not None
+            return conn.execute(statement, params).first() is not None
 
     def scan_tasks(self, key_prefix: str, *, now: datetime) -> list[TaskEntry]:
         return self._run(self._scan_tasks, key_prefix, now)
@@ -269,7 +241,7 @@ class SqlBackend(StoreBackend):
     def _scan_tasks(self, key_prefix: str, now: datetime) -> list[TaskEntry]:
         query = select(_t.dag_id, _t.run_id, _t.task_id, _t.map_index, _t.key, _t.value,
                        _t.updated_at).where(
-            _t.key.startswith(key_prefix, autoescape=True), _live(now)).order_by(_t.id)
+            _t.key.startswith(key_prefix, autoescape=True), live(now)).order_by(_t.id)
         with self._reader.connect() as conn:
             # LIKE ignores case on SQLite: the exact test is made here, on every dialect.
             return [TaskEntry(TaskScope(d, r, t, m), k, v, u)

@@ -77,6 +77,11 @@ class _Store(Generic[S]):
         rows = await self._backend.aitems(self.scope, now=self._clock())
         return {k: decode_value(v) for k, v in rows.items()}
 
+    @staticmethod
+    def _expected(key: str, expected: JsonValue | None) -> str | None:
+        """``expected`` as the canonical JSON it is compared by (None: absent)."""
+        return None if expected is None else encode_value(key, expected)
+
 
 class TaskStore(_Store[TaskScope]):
     """Values of one task instance, shared by all its tries; they expire (see ``set``)."""
@@ -104,6 +109,27 @@ class TaskStore(_Store[TaskScope]):
         """Async :meth:`set`."""
         key, encoded, expires_at, now = self._prepare(key, value, retention)
         await self._backend.aput(self.scope, key, encoded, expires_at=expires_at, now=now)
+
+    def compare_and_set(self, key: str, expected: JsonValue | None, new: JsonValue, *,
+                        retention: timedelta | None = None) -> bool:
+        """Atomically set ``key`` to ``new`` if it currently holds ``expected``.
+
+        ``expected=None`` means "absent" (an expired value is absent). ``retention`` is
+        the new value's, as for :meth:`set`. Values compare by canonical JSON. Returns
+        True if this call wrote ``new``. Two tries of one task instance racing to claim
+        a key: exactly one gets True.
+        """
+        key, encoded, expires_at, now = self._prepare(key, new, retention)
+        return self._backend.compare_and_set(self.scope, key, self._expected(key, expected),
+                                             encoded, now=now, expires_at=expires_at)
+
+    async def acompare_and_set(self, key: str, expected: JsonValue | None, new: JsonValue, *,
+                               retention: timedelta | None = None) -> bool:
+        """Async :meth:`compare_and_set`."""
+        key, encoded, expires_at, now = self._prepare(key, new, retention)
+        return await self._backend.acompare_and_set(
+            self.scope, key, self._expected(key, expected), encoded, now=now,
+            expires_at=expires_at)
 
     def clear(self, *, all_map_indices: bool = False) -> None:
         """Delete every key of this task instance (of every map index, if asked)."""
@@ -135,12 +161,6 @@ class AssetStore(_Store[AssetScope]):
         """Async :meth:`clear`."""
         await self._backend.aclear(self.scope)
 
-    def _cas_args(self, key: str, expected: JsonValue | None,
-                  new: JsonValue) -> tuple[str, str | None, str]:
-        encoded_new = self._encode(key, new)
-        encoded_expected = None if expected is None else encode_value(key, expected)
-        return key, encoded_expected, encoded_new
-
     def compare_and_set(self, key: str, expected: JsonValue | None, new: JsonValue) -> bool:
         """Atomically set ``key`` to ``new`` if it currently holds ``expected``.
 
@@ -148,13 +168,13 @@ class AssetStore(_Store[AssetScope]):
         canonical JSON (so ``1`` and ``1.0`` differ; dict key order does not matter).
         Returns True if this call wrote ``new``.
         """
-        key, encoded_expected, encoded_new = self._cas_args(key, expected, new)
-        return self._backend.compare_and_set(self.scope, key, encoded_expected, encoded_new,
-                                             now=self._clock())
+        encoded = self._encode(key, new)
+        return self._backend.compare_and_set(self.scope, key, self._expected(key, expected),
+                                             encoded, now=self._clock())
 
     async def acompare_and_set(self, key: str, expected: JsonValue | None,
                                new: JsonValue) -> bool:
         """Async :meth:`compare_and_set`."""
-        key, encoded_expected, encoded_new = self._cas_args(key, expected, new)
+        encoded = self._encode(key, new)
         return await self._backend.acompare_and_set(
-            self.scope, key, encoded_expected, encoded_new, now=self._clock())
+            self.scope, key, self._expected(key, expected), encoded, now=self._clock())

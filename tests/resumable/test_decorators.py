@@ -396,3 +396,8 @@ def test_watermark_accepts_partials_and_callable_objects(memory: StoreClient) ->
     assert asyncio.run(by_object()) == 1
     assert State.decode(memory.asset_store("orders").get("watermark")).cursor == \
         T0.replace(minute=6)
+
+
+def test_clear_on_success_must_be_a_bool() -> None:
+    with pytest.raises(TypeError, match="clear_on_success must be True or False"):
+        checkpoint(clear_on_success="yes")  # type: ignore[arg-type]

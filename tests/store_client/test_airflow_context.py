@@ -6,6 +6,7 @@ only work inside a running task, which ``tests/airflow`` covers with ``dag.test(
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import pickle
 from datetime import timedelta
@@ -154,6 +155,24 @@ def test_compare_and_set_is_emulated_on_airflows_asset_store() -> None:
     assert accessor.data == {"w": {"c": 2}}
     with pytest.raises(InvalidValueError):
         store.compare_and_set("w", {"c": 2}, None)  # type: ignore[arg-type]
+
+
+def test_compare_and_set_is_emulated_on_airflows_task_store() -> None:
+    from airflow.sdk import NEVER_EXPIRE as AIRFLOW_NEVER_EXPIRE
+
+    accessor = Accessor()
+    store = from_context({"task_state_store": accessor, "ti": TI}).task_store
+    assert isinstance(store, AirflowTaskStore)
+    assert store.compare_and_set("claim", None, 1, retention=NEVER_EXPIRE) is True
+    assert store.compare_and_set("claim", None, 2) is False
+    assert store.compare_and_set("claim", 1, 2, retention=timedelta(hours=1)) is True
+    assert accessor.data == {"claim": 2}
+    assert accessor.retentions[0] is AIRFLOW_NEVER_EXPIRE
+    assert accessor.retentions[1] == timedelta(hours=1)
+    with pytest.raises(InvalidRetentionError):
+        store.compare_and_set("claim", 2, 3, retention=timedelta(0))
+    assert accessor.data == {"claim": 2}
+    assert asyncio.run(store.acompare_and_set("claim", 2, 4)) is True
 
 
 def test_assets_are_found_by_name_among_the_tasks_real_accessors() -> None:

@@ -8,7 +8,9 @@ import textwrap
 import threading
 from pathlib import Path
 
-from store_client import StoreClient, connect
+import pytest
+
+from store_client import StoreClient, TaskScope, connect
 
 PROCESSES = 8
 INCREMENTS = 40
@@ -18,12 +20,13 @@ INCREMENTS = 40
 # PROCESSES * INCREMENTS and every value 1..N was written by exactly one process.
 WORKER = textwrap.dedent("""
     import sys
-    from store_client import connect
-    url, out, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    from store_client import TaskScope, connect
+    url, out, n, kind = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
     sys.stdin.readline()  # start line: every process begins at once
     written = []
     with connect(url) as client:
-        assets = client.asset_store("counter")
+        assets = (client.asset_store("counter") if kind == "asset"
+                  else client.task_store(TaskScope("dag", "run", "task")))
         while len(written) < n:
             current = assets.get("n")
             new = 1 if current is None else current + 1
@@ -33,13 +36,14 @@ WORKER = textwrap.dedent("""
 """)
 
 
-def test_compare_and_set_from_8_processes_loses_no_update(persistent_url: str,
+@pytest.mark.parametrize("kind", ["asset", "task"])
+def test_compare_and_set_from_8_processes_loses_no_update(persistent_url: str, kind: str,
                                                          tmp_path: Path) -> None:
     connect(persistent_url).asset_store("warmup").set("k", 1)  # create the schema first
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", WORKER, persistent_url, str(tmp_path / f"w{i}"),
-             str(INCREMENTS)], stdin=subprocess.PIPE, text=True)
+             str(INCREMENTS), kind], stdin=subprocess.PIPE, text=True)
         for i in range(PROCESSES)
     ]
     for proc in procs:
@@ -52,7 +56,10 @@ def test_compare_and_set_from_8_processes_loses_no_update(persistent_url: str,
                      for v in (tmp_path / f"w{i}").read_text().split())
     total = PROCESSES * INCREMENTS
     assert written == list(range(1, total + 1))
-    assert connect(persistent_url).asset_store("counter").get("n") == total
+    client = connect(persistent_url)
+    store = (client.asset_store("counter") if kind == "asset"
+             else client.task_store(TaskScope("dag", "run", "task")))
+    assert store.get("n") == total
 
 
 def test_compare_and_set_from_16_threads(client: StoreClient) -> None:

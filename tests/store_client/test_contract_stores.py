@@ -7,7 +7,16 @@ from datetime import timedelta
 
 import pytest
 
-from store_client import NEVER_EXPIRE, AssetScope, StoreClient, TaskScope, connect
+from store_client import (
+    NEVER_EXPIRE,
+    AssetScope,
+    InvalidRetentionError,
+    InvalidValueError,
+    RetentionTypeError,
+    StoreClient,
+    TaskScope,
+    connect,
+)
 from tests.support.clock import FakeClock
 
 SCOPE = TaskScope("dag", "run", "task")
@@ -207,3 +216,43 @@ def test_scan_tasks_across_scopes(client: StoreClient, clock: FakeClock) -> None
                      (TaskScope("d2", "r", "t", 4), "job/b", "2")}
     assert [e.key for e in client.scan_tasks("job%")] == ["job%_x"]  # wildcards are literal
     assert all(e.updated_at.tzinfo is not None for e in client.scan_tasks(""))
+
+
+def test_compare_and_set_on_task_stores(client: StoreClient, clock: FakeClock) -> None:
+    ts = client.task_store(TaskScope("d", "r", "t"))
+    other = client.task_store(TaskScope("d", "r", "t", 0))
+    assert ts.compare_and_set("claim", None, {"try": 1}, retention=timedelta(hours=1))
+    assert not ts.compare_and_set("claim", None, {"try": 2})  # claimed already
+    assert other.compare_and_set("claim", None, "mapped")  # map indices are separate
+    assert not ts.compare_and_set("claim", {"try": 2}, {"try": 3})
+    assert ts.compare_and_set("claim", {"try": 1}, {"try": 3}, retention=timedelta(hours=1))
+    assert ts.get("claim") == {"try": 3}
+    clock.advance(timedelta(hours=2))  # expired: absent, for get and for the claim alike
+    assert ts.get("claim") is None
+    assert not ts.compare_and_set("claim", {"try": 3}, {"try": 4})
+    assert ts.compare_and_set("claim", None, {"try": 5}, retention=NEVER_EXPIRE)
+    clock.advance(timedelta(days=3650))
+    assert ts.get("claim") == {"try": 5}
+    assert client.cleanup().count == 1  # the mapped claim (30 days); NEVER_EXPIRE stays
+    assert ts.get("claim") == {"try": 5} and other.get("claim") is None
+
+
+def test_task_compare_and_set_checks_before_writing(client: StoreClient) -> None:
+    ts = client.task_store(TaskScope("d", "r", "t"))
+    with pytest.raises(InvalidValueError):
+        ts.compare_and_set("k", None, float("nan"))
+    with pytest.raises(RetentionTypeError):
+        ts.compare_and_set("k", None, 1, retention=5)  # type: ignore[arg-type]
+    with pytest.raises(InvalidRetentionError):
+        ts.compare_and_set("k", None, 1, retention=timedelta(0))
+    assert ts.items() == {}
+
+
+def test_task_compare_and_set_async(client: StoreClient) -> None:
+    ts = client.task_store(TaskScope("d", "r", "t"))
+
+    async def race() -> list[bool]:
+        return list(await asyncio.gather(*(ts.acompare_and_set("k", None, i)
+                                            for i in range(5))))
+
+    assert sorted(asyncio.run(race())) == [False] * 4 + [True]

@@ -1,0 +1,114 @@
+"""The SQL store's statements, built once per dialect and reused for every call.
+
+How it works: :class:`Statements` holds every statement the backend runs with bound
+parameters, so a call only binds values. Writes are single statements:
+
+- ``put``: ``INSERT ... ON CONFLICT DO UPDATE`` (an upsert).
+- ``compare_and_set`` with a value expected: ``UPDATE ... WHERE value = :expected``
+  (and, for a task row, only while it is live) ``RETURNING``.
+- ``compare_and_set`` with nothing expected: ``INSERT ... ON CONFLICT DO NOTHING
+  RETURNING`` for an asset; for a task row ``ON CONFLICT DO UPDATE ... WHERE`` the row
+  there has expired (an expired row counts as absent, as for ``get``), ``RETURNING``.
+
+Each is atomic on SQLite and PostgreSQL. Success is read from ``RETURNING``, never from
+``rowcount`` (psycopg reports -1 for ``INSERT ... ON CONFLICT``).
+
+What it does not do: run anything; ``_sql`` executes these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, bindparam, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.elements import BindParameter
+
+from store_client._scopes import TaskScope
+from store_client._sql_schema import asset_state, task_state
+
+__all__ = ["Statements", "live", "task_match"]
+
+_t, _a = task_state.c, asset_state.c
+_TASK_KEY = ["dag_id", "run_id", "task_id", "map_index", "key"]
+
+
+def task_match(scope: TaskScope, *, all_map_indices: bool = False) -> ColumnElement[bool]:
+    """The rows of one task instance (of every map index of the task, if asked)."""
+    clauses = [_t.dag_id == scope.dag_id, _t.run_id == scope.run_id,
+               _t.task_id == scope.task_id]
+    if not all_map_indices:
+        clauses.append(_t.map_index == scope.map_index)
+    return and_(*clauses)
+
+
+def live(now: datetime | BindParameter[datetime]) -> ColumnElement[bool]:
+    """Task rows that have not expired at ``now``."""
+    return or_(_t.expires_at.is_(None), _t.expires_at > now)
+
+
+def _bound_task_row() -> ColumnElement[bool]:
+    return and_(_t.dag_id == bindparam("d"), _t.run_id == bindparam("r"),
+                _t.task_id == bindparam("t"), _t.map_index == bindparam("m"),
+                _t.key == bindparam("k"))
+
+
+@dataclass(frozen=True)
+class Statements:
+    """Every parametrised statement of the SQL backend, for one dialect."""
+
+    task_upsert: Any
+    task_get: Any
+    task_insert_new: Any
+    task_cas_update: Any
+    asset_upsert: Any
+    asset_get: Any
+    asset_insert_new: Any
+    asset_cas_update: Any
+
+    @classmethod
+    def for_dialect(cls, name: str) -> Statements:
+        """The statements for dialect ``name`` (``postgresql`` or ``sqlite``)."""
+        insert = postgresql.insert if name == "postgresql" else sqlite.insert
+        now = bindparam("now", type_=_t.expires_at.type)
+        task_upsert = insert(task_state)
+        task_upsert = task_upsert.on_conflict_do_update(
+            index_elements=_TASK_KEY,
+            set_={"value": task_upsert.excluded.value,
+                  "updated_at": task_upsert.excluded.updated_at,
+                  "expires_at": task_upsert.excluded.expires_at})
+        fresh = insert(task_state)
+        task_insert_new = fresh.on_conflict_do_update(  # only over an expired row
+            index_elements=_TASK_KEY,
+            set_={"value": fresh.excluded.value, "updated_at": fresh.excluded.updated_at,
+                  "expires_at": fresh.excluded.expires_at},
+            where=and_(task_state.c.expires_at.is_not(None),
+                       task_state.c.expires_at <= fresh.excluded.updated_at),
+        ).returning(_t.key)
+        asset_upsert = insert(asset_state)
+        asset_upsert = asset_upsert.on_conflict_do_update(
+            index_elements=["asset", "key"],
+            set_={"value": asset_upsert.excluded.value,
+                  "updated_at": asset_upsert.excluded.updated_at})
+        return cls(
+            task_upsert=task_upsert,
+            task_get=select(_t.value).where(_bound_task_row(), live(now)),
+            task_insert_new=task_insert_new,
+            task_cas_update=task_state.update()
+            .where(_bound_task_row(), _t.value == bindparam("expected"), live(now))
+            .values(value=bindparam("new"), updated_at=now,
+                    expires_at=bindparam("new_expires_at", type_=_t.expires_at.type))
+            .returning(_t.key),
+            asset_upsert=asset_upsert,
+            asset_get=select(_a.value).where(_a.asset == bindparam("a"),
+                                             _a.key == bindparam("k")),
+            asset_insert_new=insert(asset_state).on_conflict_do_nothing(
+                index_elements=["asset", "key"]).returning(_a.key),
+            asset_cas_update=asset_state.update()
+            .where(_a.asset == bindparam("a"), _a.key == bindparam("k"),
+                   _a.value == bindparam("expected"))
+            .values(value=bindparam("new"), updated_at=bindparam("now"))
+            .returning(_a.key),
+        )
