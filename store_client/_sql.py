@@ -24,7 +24,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
 
-from sqlalchemy import ColumnElement, and_, select
+from sqlalchemy import ColumnElement, and_, any_, func, select
 from sqlalchemy import exc as sa_exc
 
 from store_client._backend import CleanupReport, CleanupRow, Scope, StoreBackend, TaskEntry
@@ -257,11 +257,17 @@ class SqlBackend(StoreBackend):
             return CleanupReport(count=len(rows), dry_run=True, rows=rows)
         if batch_size <= 0:
             return CleanupReport(count=self._run(self._delete_where, expired))
-        batch = select(_t.id).where(expired).order_by(_t.id).limit(batch_size)
+        # Each batch walks the expires_at index, not the table. On PostgreSQL the batch's
+        # ids are computed once (an InitPlan) and deleted through the primary key: an
+        # IN (subquery) there can be planned as a nested loop over the whole table when
+        # statistics are stale (a batch then outlived statement_timeout in a test run).
+        batch = select(_t.id).where(expired).order_by(_t.expires_at).limit(batch_size)
+        in_batch = (_t.id == any_(func.array(batch.scalar_subquery()))
+                    if self.engine.dialect.name == "postgresql"
+                    else _t.id.in_(batch.scalar_subquery()))
         total = 0
         while True:
-            deleted = self._run(self._delete_where, and_(_t.id.in_(batch.scalar_subquery()),
-                                                         expired))
+            deleted = self._run(self._delete_where, and_(in_batch, expired))
             total += deleted
             if deleted < batch_size:
                 return CleanupReport(count=total)
