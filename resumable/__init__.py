@@ -35,6 +35,7 @@ from resumable._errors import (
     WatermarkConflictError,
 )
 from resumable._job_mixin import ResumableJobMixin, idempotency_token_for
+from resumable._resume_api import ResumeAction, ResumeDecision
 from resumable._window import Window, open_window
 
 logging.getLogger("resumable").addHandler(logging.NullHandler())
@@ -57,6 +58,8 @@ __all__ = [
     "NoTaskStoreError",
     "ResumableError",
     "ResumableJobMixin",
+    "ResumeAction",
+    "ResumeDecision",
     "TooManyResubmitsError",
     "WatermarkConflictError",
     "Window",

@@ -28,7 +28,8 @@ validated by ``_job_ids`` before they are stored, statuses are polled by ``_poll
 What it does not do: guarantee one job on a system that neither dedupes on the token
 nor lets ``find_job`` find it, when the crash falls between ``submit_job`` returning and
 the ID being stored; ``on_job_finished`` may run again if the worker dies after it ran
-and before that was recorded. Deferral (triggers) is not supported.
+and before that was recorded. Deferral: ``get_resume_decision`` and ``persist_job_id``
+(``_resume_api``) give the same decisions without blocking; a trigger is not built in.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from resumable._job_knobs import check_knobs, knob_values
 from resumable._job_record import JobRecord, meta_key, now_iso
 from resumable._job_tokens import idempotency_token_for, one_off_token, token_for_record
 from resumable._polling import DEFAULT_MAX_UNKNOWN, poll_until_done, query_status
+from resumable._resume_api import ResumeDecision, persist_job_id, resume_decision
 from resumable._transient import is_transient_error
 from store_client import NEVER_EXPIRE, TaskScope
 
@@ -215,6 +217,16 @@ class ResumableJobMixin:
         if parent is not None:
             parent()
 
+    def get_resume_decision(self, context: Any) -> ResumeDecision:
+        """Without blocking: ``RECONNECT`` to the stored job, ``ALREADY_SUCCEEDED``, or
+        ``SUBMIT`` (the intent is then written and ``idempotency_token`` set; store the
+        new job's ID with :meth:`persist_job_id`). For deferrable operators."""
+        return resume_decision(self, context)
+
+    def persist_job_id(self, context: Any, external_id: Any) -> Any:
+        """Store a submitted job's ID with ``NEVER_EXPIRE``; returns it as stored."""
+        return persist_job_id(self, context, external_id)
+
     def execute_resumable(self, context: Any) -> Any:
         """Submit, reattach to, or adopt the job; wait for it; return ``get_job_result``.
 
@@ -295,17 +307,29 @@ class ResumableJobMixin:
 
     def _submit(self, store: TaskStoreLike, scope: TaskScope | None, record: JobRecord | None,
                 generation: int, context: Any) -> JobRecord:
+        intent = self._write_intent(store, scope, record, generation)
+        return self._record_submission(store, intent, self.submit_job(context))
+
+    def _write_intent(self, store: TaskStoreLike, scope: TaskScope | None,
+                      record: JobRecord | None, generation: int) -> JobRecord:
+        """Make the intent durable before the job can exist; set the token to submit with."""
         token, seed = token_for_record(scope, self.external_id_key, record, generation)
-        intent = JobRecord(generation=generation, token=token, phase="submitting",
-                           seed=seed).evolve()
-        self._save(store, intent)  # the intent is durable before the job can exist
+        intent = self._save(store, JobRecord(generation=generation, token=token,
+                                             phase="submitting", seed=seed).evolve())
         if record is not None and record.has_id:
             store.delete(self.external_id_key)
         self.idempotency_token = token
+        return intent
+
+    def _record_submission(self, store: TaskStoreLike, intent: JobRecord,
+                           external_id: Any) -> JobRecord:
+        """Store the submitted job's ID beside its intent (``NEVER_EXPIRE``)."""
         # A refused ID leaves the intent: the next try finds the job by its token.
-        external_id = store_job_id(store, self.external_id_key, self.submit_job(context),
-                                   hook="submit_job", token=token)
-        _log.info("submitted job %r (generation %d, token %s)", external_id, generation, token)
+        external_id = store_job_id(store, self.external_id_key, external_id,
+                                   hook="submit_job", token=intent.token)
+        self._resumable_external_id = external_id
+        _log.info("submitted job %r (generation %d, token %s)", external_id,
+                  intent.generation, intent.token)
         return self._save(store, intent.evolve(external_id=external_id, phase="submitted",
                                                submitted_at=now_iso()))
 
