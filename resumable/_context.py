@@ -40,6 +40,7 @@ from store_client import default_client as store_client_default
 __all__ = [
     "AssetStoreLike",
     "TaskStoreLike",
+    "clear_number_from_context",
     "current_airflow_context",
     "default_client",
     "resolve_asset_store",
@@ -117,6 +118,16 @@ def scope_from_context(context: Mapping[str, Any], store: object) -> TaskScope |
         return scope
     ti = _task_instance(context)
     return scope_from_task_instance(ti) if ti is not None else None
+
+
+def clear_number_from_context(context: Any) -> int | None:
+    """Airflow's ``dag_run.clear_number`` of the running try (None outside Airflow).
+
+    It grows by one each time a user clears the task's run; task state survives a clear.
+    """
+    dag_run = context.get("dag_run") if isinstance(context, Mapping) else None
+    number = getattr(dag_run, "clear_number", None)
+    return number if type(number) is int and number >= 0 else None
 
 
 def current_airflow_context() -> Mapping[str, Any] | None:

@@ -17,7 +17,12 @@ ID                          UNKNOWN              RECHECK (poll with backoff)
 ID                          SUCCEEDED            FINISH (result; hook unless done)
 ID                          FAILED               RESUBMIT, generation + 1
 ID                          NOT_FOUND            RESUBMIT, generation + 1, warn
+ID, finished, then cleared  (not asked)          RESUBMIT, generation + 1 (unless
+                                                 ``resubmit_on_clear`` is off)
 ==========================  ===================  =================================
+
+A task cleared after its job succeeded and the task finished is run again: a new job.
+Cleared after a failure, or while the job ran, it behaves as a retry (the rows above).
 
 What it does not do: any I/O, logging or waiting. Keeping it pure lets a table test
 cover every combination.
@@ -66,11 +71,13 @@ class Decision:
     run_hook: bool = True
 
 
-def decide(record: JobRecord | None, status: StatusKind | None) -> Decision:
+def decide(record: JobRecord | None, status: StatusKind | None, *,
+           cleared: bool = False) -> Decision:
     """The next action for a stored ``record`` and the job's classified ``status``.
 
     ``status`` is ``None`` when it has not been asked yet. For an intent without an ID,
-    ``NOT_FOUND`` means ``find_job`` found nothing under the intent's token.
+    ``NOT_FOUND`` means ``find_job`` found nothing under the intent's token. ``cleared``:
+    the task was cleared since the record's job finished, and a new job is wanted.
     """
     if record is None:
         return Decision(Action.SUBMIT, 0, "no job stored: submitting")
@@ -82,6 +89,9 @@ def decide(record: JobRecord | None, status: StatusKind | None) -> Decision:
                             "looking for it by token")
         return Decision(Action.SUBMIT, generation,
                         "no job found under the stored token: submitting with that token")
+    if cleared and record.finished and status is None:
+        return Decision(Action.RESUBMIT, generation + 1,
+                        "the task was cleared after its job succeeded: submitting a new job")
     if status is None:
         return Decision(Action.QUERY, generation,
                         "a job ID is stored from an earlier try: asking its status")

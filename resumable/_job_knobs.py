@@ -63,6 +63,7 @@ KNOBS: Final = (
     Knob("max_unknown_statuses", "count", 1),
     Knob("durable", "flag"),
     Knob("cancel_on_kill", "flag"),
+    Knob("resubmit_on_clear", "flag"),
     Knob("external_id_key", "key"),
 )
 _BY_NAME: Final = {knob.name: knob for knob in KNOBS}

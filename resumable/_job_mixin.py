@@ -39,7 +39,12 @@ from collections.abc import Collection
 from typing import Any, ClassVar
 
 from resumable._airflow_init import install_plain_init
-from resumable._context import TaskStoreLike, scope_from_context, task_store_from_context
+from resumable._context import (
+    TaskStoreLike,
+    clear_number_from_context,
+    scope_from_context,
+    task_store_from_context,
+)
 from resumable._errors import (
     JobFailedError,
     JobIdError,
@@ -87,6 +92,8 @@ class ResumableJobMixin:
     poll_timeout: float | None = None
     poll_max_interval: float = 60.0
     cancel_on_kill: bool = False
+    #: A task cleared after its job succeeded submits a new job (False: reuse the old one).
+    resubmit_on_clear: bool = True
     max_resubmits: int = 3
     max_lookup_errors: int = 10
     #: Unknown statuses in a row that end a poll when ``poll_timeout`` is None.
@@ -243,7 +250,7 @@ class ResumableJobMixin:
         status: StatusKind | None = None
         resubmits = 0
         for _ in range(_MAX_STEPS):
-            decision = decide(record, status)
+            decision = decide(record, status, cleared=self._cleared(record, context))
             self._log_decision(decision, record)
             if decision.action is Action.QUERY:
                 assert record is not None
@@ -310,12 +317,18 @@ class ResumableJobMixin:
         intent = self._write_intent(store, scope, record, generation)
         return self._record_submission(store, intent, self.submit_job(context))
 
+    def _cleared(self, record: JobRecord | None, context: Any) -> bool:
+        """True if a new job is due because the task was cleared after its job finished."""
+        return (self.resubmit_on_clear and record is not None
+                and record.cleared_since(clear_number_from_context(context)))
+
     def _write_intent(self, store: TaskStoreLike, scope: TaskScope | None,
                       record: JobRecord | None, generation: int) -> JobRecord:
         """Make the intent durable before the job can exist; set the token to submit with."""
         token, seed = token_for_record(scope, self.external_id_key, record, generation)
-        intent = self._save(store, JobRecord(generation=generation, token=token,
-                                             phase="submitting", seed=seed).evolve())
+        intent = self._save(store, JobRecord(
+            generation=generation, token=token, phase="submitting", seed=seed,
+            clear_number=clear_number_from_context(self._resumable_context)).evolve())
         if record is not None and record.has_id:
             store.delete(self.external_id_key)
         self.idempotency_token = token
@@ -356,7 +369,8 @@ class ResumableJobMixin:
         result = self.get_job_result(record.external_id, context)
         if decision.run_hook:
             self.on_job_finished(record.external_id, result, context)
-            self._save(store, record.evolve(phase="finished"))
+            self._save(store, record.evolve(
+                phase="finished", clear_number=clear_number_from_context(context)))
         return result
 
     def _run_without_store(self, context: Any) -> Any:

@@ -6,7 +6,8 @@ How it works: two keys, both written with ``NEVER_EXPIRE``.
   ``ResumableJobMixin`` stores it, so either mixin can read what the other wrote.
 - ``resumable.job/<external_id_key>`` holds a :class:`JobRecord` as a JSON object:
   generation, idempotency token, phase (``submitting`` before ``submit_job`` runs,
-  ``submitted``, ``failed``, ``finished``), last status, and timestamps.
+  ``submitted``, ``failed``, ``finished``), last status, timestamps, and Airflow's
+  ``dag_run.clear_number`` at submission and at the finish (to tell a cleared task).
 
 The bare ID is authoritative: when it is present the job exists, whatever the record
 says (a crash may fall between the two writes). A record in phase ``submitting``
@@ -50,6 +51,8 @@ class JobRecord:
     submitted_at: str | None = None
     updated_at: str | None = None
     seed: str | None = None
+    #: Airflow's ``dag_run.clear_number`` when the job was submitted or finished.
+    clear_number: int | None = None
 
     @property
     def has_id(self) -> bool:
@@ -70,7 +73,7 @@ class JobRecord:
         data = {"v": 1, "generation": self.generation, "token": self.token,
                 "phase": self.phase, "status": self.status,
                 "submitted_at": self.submitted_at, "updated_at": self.updated_at,
-                "seed": self.seed}
+                "seed": self.seed, "clear_number": self.clear_number}
         return {k: v for k, v in data.items() if v is not None}
 
     @classmethod
@@ -95,4 +98,17 @@ class JobRecord:
             submitted_at=meta.get("submitted_at"),
             updated_at=meta.get("updated_at"),
             seed=meta.get("seed") if isinstance(meta.get("seed"), str) else None,
+            clear_number=_count_or_none(meta.get("clear_number")),
         )
+
+    def cleared_since(self, clear_number: int | None) -> bool:
+        """True if the task was cleared after this record's job was submitted or finished.
+
+        ``clear_number`` is the running try's (None outside Airflow: never cleared). A
+        record without one (older, or Airflow's own mixin) counts as clear number 0.
+        """
+        return clear_number is not None and clear_number > (self.clear_number or 0)
+
+
+def _count_or_none(value: Any) -> int | None:
+    return value if type(value) is int and value >= 0 else None

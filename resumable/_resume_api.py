@@ -76,7 +76,7 @@ def resume_decision(job: ResumableJobMixin, context: Any) -> ResumeDecision:
                             store.get(meta_key(job.external_id_key)))
     status: StatusKind | None = None
     for _ in range(_MAX_STEPS):
-        decision = decide(record, status)
+        decision = decide(record, status, cleared=job._cleared(record, context))
         job._log_decision(decision, record)
         if decision.action is Action.QUERY:
             assert record is not None
