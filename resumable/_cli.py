@@ -57,7 +57,7 @@ def _extend(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from resumable._demo import run_demo
+    from resumable.demo import run_demo
 
     return run_demo(args.url, run_seconds=args.run_seconds)
 

@@ -6,7 +6,7 @@ expiring). A retry after a crash reattaches to that run instead of submitting an
 a crash between ``runs/submit`` and the ID being stored is closed by ``find_job`` and
 the same-token resubmission. Settings (``RESUMABLE_EXAMPLE_...``): ``DATABRICKS_HOST``,
 ``DATABRICKS_TOKEN``, ``POLL_INTERVAL``; ``RUN_SECONDS`` is a knob of the test double
-(``resumable._jobserver``), not sent when unset.
+(``resumable.demo.JobServer``), not sent when unset.
 """
 
 from __future__ import annotations

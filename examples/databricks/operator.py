@@ -23,7 +23,7 @@ mixin retries status lookups that fail.
 
 What it does not do: build cluster specs or tasks for you (pass ``tasks``), fetch run
 output, or page through ``runs/list``. Real ``runs/list`` does not return
-``idempotency_token`` (``resumable._jobserver``, the test double, does), so against real
+``idempotency_token`` (``resumable.demo.JobServer``, the test double, does), so against real
 Databricks ``find_job`` finds nothing and the same-token resubmission does the deduping.
 ``duration_seconds`` and ``fail`` are knobs of that test double, sent only when set.
 """
@@ -80,7 +80,7 @@ class DatabricksSubmitRunOperator(ResumableJobMixin):
     """Submit one Databricks run (``runs/submit``) and wait for it, resumably.
 
     ``host`` is the workspace URL (``https://adb-….azuredatabricks.net``, or a
-    :class:`resumable._jobserver.JobServer` ``url``); ``token`` a personal access token
+    :class:`resumable.demo.JobServer` ``url``); ``token`` a personal access token
     or None. ``tasks`` is the ``runs/submit`` task list. Returns
     ``{"run_id": ..., "result_state": "SUCCESS"}``.
 

@@ -29,7 +29,7 @@ import pytest
 from examples.databricks import DatabricksSubmitRunOperator
 from examples.emr import EmrAddStepOperator
 from resumable import ResumableJobMixin, idempotency_token_for
-from resumable._jobserver import JobServer
+from resumable.demo import JobServer
 from store_client import TaskScope
 from tests.support import require_or_skip
 from tests.support.airflow_env import (

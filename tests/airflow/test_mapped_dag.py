@@ -20,7 +20,7 @@ import pytest
 from examples.databricks import DatabricksSubmitRunOperator
 from examples.paginated_ingest.ingest import Target
 from resumable import ResumableJobMixin, idempotency_token_for
-from resumable._jobserver import JobServer
+from resumable.demo import JobServer
 from store_client import TaskScope
 from tests.examples.paginated_support import PageServer
 from tests.support.airflow_env import (

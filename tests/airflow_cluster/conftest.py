@@ -1,6 +1,6 @@
 """The real Airflow cluster these tests share, started once for the whole package.
 
-How it works: :func:`setup` starts a job server (``resumable._jobserver``) and an
+How it works: :func:`setup` starts a job server (``resumable.demo.JobServer``) and an
 :class:`~tests.support.airflow_cluster.AirflowCluster` on ``dags/`` wired to it through
 ``RESUMABLE_KILL_*`` variables, and a notes file the DAG's task appends to. Package
 scope: every test module here gets the same cluster, so Airflow starts once (14-19 s).
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from resumable._jobserver import JobServer
+from resumable.demo import JobServer
 from tests.support import require_or_skip
 from tests.support.airflow_cluster import AirflowCluster, airflow_available
 

@@ -3,7 +3,7 @@
 How it works: a real Airflow 3.3 (api-server, dag-processor, scheduler with
 ``LocalExecutor``; :class:`tests.support.airflow_cluster.AirflowCluster`) runs the DAG in
 ``dags/resumable_kill.py`` against the Databricks-shaped job server of
-``resumable._jobserver`` (a real HTTP process). Try 1 submits the run, stores its ID in
+``resumable.demo.JobServer`` (a real HTTP process). Try 1 submits the run, stores its ID in
 Airflow's task state store (over the Execution API), sees it RUNNING and SIGKILLs its own
 process. Airflow retries in a new process (the supervisor derives ``up_for_retry`` from the
 signal exit, and the scheduler, told by the executor that the workload ended while the

@@ -15,7 +15,7 @@ import pytest
 
 from examples.databricks.operator import DatabricksSubmitRunOperator, is_run_not_found
 from resumable import JobNotFoundError, idempotency_token_for
-from resumable._jobserver import JobServer
+from resumable.demo import JobServer
 from store_client import TaskScope, connect
 from tests.support.worker import finish_worker, kill_worker, start_worker
 

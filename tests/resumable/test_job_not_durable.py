@@ -12,7 +12,7 @@ import pytest
 
 from examples.databricks.operator import DatabricksSubmitRunOperator
 from resumable import JobFailedError, JobIdError, idempotency_token_for
-from resumable._jobserver import JobServer
+from resumable.demo import JobServer
 from store_client import TaskScope
 from tests.resumable.fake_jobs import FakeJobs, FakeOperator
 

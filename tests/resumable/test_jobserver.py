@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from resumable._jobserver import JobServer
+from resumable.demo import JobServer
 
 API = "/api/2.1/jobs/runs/"
 
@@ -206,7 +206,7 @@ def test_submissions_readable_while_stopped_and_temp_state_removed() -> None:
 
 def test_command_line_prints_one_listening_line_and_stops_on_sigterm(tmp_path: Path) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "resumable._jobserver", "--port", "0",
+        [sys.executable, "-m", "resumable.demo", "jobserver", "--port", "0",
          "--state", str(tmp_path / "cli.db")],
         stdout=subprocess.PIPE, text=True, start_new_session=True)
     try:

@@ -16,11 +16,9 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -28,13 +26,13 @@ from typing import Any
 from resumable._checkpoint import Checkpoint
 from resumable._decorators import checkpoint, watermark
 from resumable._window import State, Window
+from resumable.demo._processes import Say, start_worker, wait_for
 from store_client import TaskScope, connect
 
-__all__ = ["run_ingest_demo", "run_load_demo"]
+__all__ = ["ingest_worker", "run_ingest_demo", "run_load_demo"]
 
 PAGES = 30
 KILL_AFTER_PAGE = 12
-Say = Callable[[str], None]
 
 
 @checkpoint(key="pages", every=1)
@@ -50,8 +48,9 @@ def ingest(cp: Checkpoint, target: Path, page_seconds: float) -> int:
     return PAGES
 
 
-def _ingest_worker(argv: list[str]) -> int:
-    """``python -m resumable._demo_incremental STORE_URL RUN_ID TARGET PAGE_SECONDS``."""
+def ingest_worker(argv: list[str]) -> int:
+    """Worker process: ``python -m resumable.demo ingest-worker STORE_URL RUN_ID TARGET
+    PAGE_SECONDS``."""
     store_url, run_id, target, page_seconds = argv
     with connect(store_url) as client:
         store = client.task_store(TaskScope("resumable_demo", run_id, "ingest"))
@@ -63,15 +62,13 @@ def _ingest_worker(argv: list[str]) -> int:
 def run_ingest_demo(store_url: str, run_id: str, say: Say, *,
                     page_seconds: float = 0.05) -> bool:
     """Kill a checkpointed ingest at page 12 and resume it; True if no page was lost."""
-    from resumable._demo import start_worker, wait_for
-
     say("")
     say(f"== @checkpoint: an ingest of {PAGES} pages, killed after page {KILL_AFTER_PAGE} ==")
     with tempfile.TemporaryDirectory(prefix="resumable-demo-") as tmp:
         target = Path(tmp) / "target.txt"
         args = [store_url, run_id, str(target), str(page_seconds)]
         lines: list[str] = []
-        first = start_worker(1, "resumable._demo_incremental", args, say, lines)
+        first = start_worker(1, "ingest-worker", args, say, lines)
         if not wait_for(lambda: f"page {KILL_AFTER_PAGE} loaded" in lines, 30):
             os.killpg(first.pid, signal.SIGKILL)
             say("the ingest never reached the kill page; giving up")
@@ -81,7 +78,7 @@ def run_ingest_demo(store_url: str, run_id: str, say: Say, *,
         last = max(int(line.split()[1]) for line in lines if line.endswith(" loaded"))
         say(f">>> SIGKILLed worker 1 (pid {first.pid}) after it reported page {last}")
         say(">>> starting worker 2, as the task's retry would")
-        code = start_worker(2, "resumable._demo_incremental", args, say, lines).wait(60)
+        code = start_worker(2, "ingest-worker", args, say, lines).wait(60)
         time.sleep(0.2)
         loads = Counter(int(line) for line in target.read_text().split())
     lost = [p for p in range(1, PAGES + 1) if p not in loads]
@@ -132,7 +129,3 @@ def run_load_demo(store_url: str, run_id: str, say: Say) -> bool:
     say("OK: every order loaded exactly once, the boundary tie included" if ok else
         f"FAILED: loads per order {dict(target)}")
     return ok
-
-
-if __name__ == "__main__":
-    sys.exit(_ingest_worker(sys.argv[1:]))

@@ -23,7 +23,7 @@ real Databricks answers: 400 ``INVALID_PARAMETER_VALUE`` ``"Run N does not exist
 ``INVALID_PARAMETER_VALUE``/``MALFORMED_REQUEST``; with ``--token``, a request without
 ``Authorization: Bearer <token>`` is 401 ``UNAUTHENTICATED``.
 
-Run it as ``python -m resumable._jobserver --port 0 --state runs.db``; it prints one line
+Run it as ``python -m resumable.demo jobserver --port 0 --state runs.db``; it prints one line
 ``LISTENING http://127.0.0.1:PORT`` once ready and serves until SIGTERM or SIGINT.
 :class:`JobServer` does that from Python, in its own process group.
 
@@ -229,8 +229,8 @@ class _Server(ThreadingHTTPServer):
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Serve until SIGTERM/SIGINT (``python -m resumable._jobserver --help``)."""
-    parser = argparse.ArgumentParser(prog="python -m resumable._jobserver",
+    """Serve until SIGTERM/SIGINT (``python -m resumable.demo jobserver --help``)."""
+    parser = argparse.ArgumentParser(prog="python -m resumable.demo jobserver",
                                      description="A Databricks-Jobs-API-shaped job server.")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--state", type=Path, required=True, help="SQLite file of runs")
@@ -285,7 +285,7 @@ class JobServer:
         """Start the server (on ``port``; 0 = a free one) and wait for it to listen."""
         if self._proc is not None:
             raise RuntimeError("job server already running")
-        argv = [sys.executable, "-m", "resumable._jobserver", "--port", str(port),
+        argv = [sys.executable, "-m", "resumable.demo", "jobserver", "--port", str(port),
                 "--state", str(self.state_path), "--pending-seconds", str(self.pending_seconds),
                 "--run-seconds", str(self.run_seconds)]
         if self.token is not None:
@@ -356,7 +356,3 @@ class JobServer:
         self.stop()
         if self._own_state:
             self.state_path.unlink(missing_ok=True)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

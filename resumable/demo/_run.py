@@ -1,13 +1,15 @@
 """``resumable demo``: a job that survives its worker being SIGKILLed, shown end to end.
 
-How it works: the demo starts the job server of ``resumable._jobserver`` (a
+How it works: the demo starts the job server of ``resumable.demo._jobserver`` (a
 Databricks-shaped HTTP server that records every submission) and runs a small operator
 on ``ResumableJobMixin`` in a separate worker process on the configured store (the
 embedded SQLite file by default). Once the job is running it SIGKILLs the worker, starts
 a second one as Airflow's retry would, and shows from the server's own records that the
 retry reattached to the same job and that exactly one job ran. Worker logs are relayed
 with a ``[worker N]`` prefix. Then come the ``@checkpoint`` and ``@watermark`` parts of
-``resumable._demo_incremental``: a killed ingest resumes, a load runs twice.
+``resumable.demo._incremental``: a killed ingest resumes, a load runs twice. Workers
+are started by ``resumable.demo._processes`` (shared with ``_incremental``, so neither
+part imports the other).
 
 What it does not do: use Airflow (see ``examples/dags`` for that), or leave anything
 running: the server and workers are stopped by process group.
@@ -19,11 +21,8 @@ import json
 import logging
 import os
 import signal
-import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -31,10 +30,12 @@ import httpx
 
 from resumable._errors import JobNotFoundError
 from resumable._job_mixin import ResumableJobMixin
-from resumable._jobserver import JobServer
+from resumable.demo._incremental import run_ingest_demo, run_load_demo
+from resumable.demo._jobserver import JobServer
+from resumable.demo._processes import Say, start_worker, wait_for
 from store_client import TaskScope, connect
 
-__all__ = ["DemoJobOperator", "run_demo", "start_worker", "wait_for"]
+__all__ = ["DemoJobOperator", "job_worker", "run_demo"]
 
 _ACTIVE = ("PENDING", "RUNNING", "TERMINATING")
 
@@ -80,8 +81,9 @@ class DemoJobOperator(ResumableJobMixin):
         return {"run_id": external_id, "status": self.get_job_status(external_id, context)}
 
 
-def _worker(argv: list[str]) -> int:
-    """Worker process: ``python -m resumable._demo STORE_URL RUN_ID SERVER_URL SECONDS``."""
+def job_worker(argv: list[str]) -> int:
+    """Worker process: ``python -m resumable.demo job-worker STORE_URL RUN_ID SERVER_URL
+    SECONDS``."""
     store_url, run_id, server_url, seconds = argv
     logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(message)s")
     for noisy in ("httpx", "httpcore"):
@@ -94,39 +96,9 @@ def _worker(argv: list[str]) -> int:
     return 0
 
 
-def start_worker(n: int, module: str, args: list[str], say: Callable[[str], None],
-                 lines: list[str]) -> subprocess.Popen[str]:
-    """Run ``python -m module *args`` in its own process group, relaying its output."""
-    proc = subprocess.Popen([sys.executable, "-m", module, *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
-
-    def relay() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.append(line.rstrip())
-            if not line.startswith("RESULT "):
-                say(f"    [worker {n}] {line.rstrip()}")
-
-    threading.Thread(target=relay, daemon=True).start()
-    return proc
-
-
-def wait_for(condition: Callable[[], bool], timeout: float) -> bool:
-    """Poll ``condition`` every 0.1 s until it holds (True) or ``timeout`` passes (False)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def run_demo(url: str | None = None, *, run_seconds: float = 6.0,
-             say: Callable[[str], None] = print) -> int:
+             say: Say = print) -> int:
     """Run the three demo parts on the store at ``url`` (default: the configured store)."""
-    from resumable._demo_incremental import run_ingest_demo, run_load_demo
-
     started = time.monotonic()
     store_url = connect(url).settings.url
     run_id = "demo-" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%f")
@@ -144,15 +116,14 @@ def run_demo(url: str | None = None, *, run_seconds: float = 6.0,
     return 1 if failed else 0
 
 
-def _run_job_demo(store_url: str, run_id: str, run_seconds: float,
-                  say: Callable[[str], None]) -> bool:
+def _run_job_demo(store_url: str, run_id: str, run_seconds: float, say: Say) -> bool:
     """Kill a worker while its job runs and reattach; True if exactly one job ran."""
     say("== ResumableJobMixin: a job whose worker is SIGKILLed while it runs ==")
     with JobServer(pending_seconds=0.5, run_seconds=run_seconds) as server:
         say(f"job server: {server.url} (every submission recorded)")
         args = [store_url, run_id, server.url, str(run_seconds)]
         lines: list[str] = []
-        first = start_worker(1, "resumable._demo", args, say, lines)
+        first = start_worker(1, "job-worker", args, say, lines)
         if not wait_for(lambda: bool(server.submissions()) and
                         server.submissions()[0]["state"]["life_cycle_state"] == "RUNNING", 20):
             os.killpg(first.pid, signal.SIGKILL)
@@ -164,7 +135,7 @@ def _run_job_demo(store_url: str, run_id: str, run_seconds: float,
         job = server.submissions()[0]["run_id"]
         say(f">>> SIGKILLed worker 1 (pid {first.pid}) while job {job} was RUNNING")
         say(">>> starting worker 2, as the task's retry would")
-        second = start_worker(2, "resumable._demo", args, say, lines)
+        second = start_worker(2, "job-worker", args, say, lines)
         code = second.wait(timeout=run_seconds + 30)
         time.sleep(0.2)
         runs = server.submissions()
@@ -178,7 +149,3 @@ def _run_job_demo(store_url: str, run_id: str, run_seconds: float,
     say(("OK: the retry reattached to job %s; exactly one job ran" if ok else
          "FAILED: job %s was not reattached") % job)
     return ok
-
-
-if __name__ == "__main__":
-    sys.exit(_worker(sys.argv[1:]))
