@@ -182,10 +182,11 @@ def resolve_asset_store(asset_name: str, given: object, client: StoreClient | No
         airflow_store: AssetStoreLike = from_context(context).asset_store(asset_name)
         return airflow_store
     if given is not None:
-        if not isinstance(given, AssetStoreLike):
+        scope = getattr(given, "scope", None)
+        # Task stores have get and compare_and_set too: the scope tells them apart.
+        if not isinstance(given, AssetStoreLike) or isinstance(scope, TaskScope):
             raise TypeError(f"{who}: asset_store= must be an asset store with get and "
                             f"compare_and_set, got {type(given).__name__}")
-        scope = getattr(given, "scope", None)
         if isinstance(scope, AssetScope) and asset_name not in (scope.name, scope.uri):
             raise ValueError(f"{who}: asset_store= is the store of asset "
                              f"{scope.identity!r}, but the watermark is for {asset_name!r}")

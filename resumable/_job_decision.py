@@ -19,6 +19,7 @@ ID                          FAILED               RESUBMIT, generation + 1
 ID                          NOT_FOUND            RESUBMIT, generation + 1, warn
 ID, finished, then cleared  (not asked)          RESUBMIT, generation + 1 (unless
                                                  ``resubmit_on_clear`` is off)
+anything                    CLAIMED              AWAIT the other try's job
 ==========================  ===================  =================================
 
 A task cleared after its job succeeded and the task finished is run again: a new job.
@@ -46,6 +47,8 @@ class StatusKind(enum.Enum):
     FAILED = "failed"
     UNKNOWN = "unknown"
     NOT_FOUND = "not_found"
+    #: Not a job status: another live try holds the claim to submit (``_job_claim``).
+    CLAIMED = "claimed"
 
 
 class Action(enum.Enum):
@@ -58,6 +61,7 @@ class Action(enum.Enum):
     RECHECK = "recheck"
     FINISH = "finish"
     RESUBMIT = "resubmit"
+    AWAIT = "await"
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +83,10 @@ def decide(record: JobRecord | None, status: StatusKind | None, *,
     ``NOT_FOUND`` means ``find_job`` found nothing under the intent's token. ``cleared``:
     the task was cleared since the record's job finished, and a new job is wanted.
     """
+    if status is StatusKind.CLAIMED:
+        return Decision(Action.AWAIT, record.generation if record is not None else 0,
+                        "another try of this task instance is submitting: waiting for "
+                        "its job")
     if record is None:
         return Decision(Action.SUBMIT, 0, "no job stored: submitting")
     generation = record.generation

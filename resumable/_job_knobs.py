@@ -58,6 +58,7 @@ KNOBS: Final = (
     Knob("poll_interval", "seconds"),
     Knob("poll_max_interval", "seconds"),
     Knob("poll_timeout", "timeout"),
+    Knob("claim_timeout", "seconds"),
     Knob("max_resubmits", "count", 0),
     Knob("max_lookup_errors", "count", 1),
     Knob("max_unknown_statuses", "count", 1),

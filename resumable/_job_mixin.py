@@ -35,6 +35,7 @@ and before that was recorded. Deferral: ``get_resume_decision`` and ``persist_jo
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Collection
 from typing import Any, ClassVar
 
@@ -51,6 +52,7 @@ from resumable._errors import (
     JobNotFoundError,
     TooManyResubmitsError,
 )
+from resumable._job_claim import Claimer, await_other
 from resumable._job_decision import Action, Decision, StatusKind, decide
 from resumable._job_hooks import classify_status
 from resumable._job_ids import store_job_id
@@ -60,7 +62,7 @@ from resumable._job_tokens import idempotency_token_for, one_off_token, token_fo
 from resumable._polling import DEFAULT_MAX_UNKNOWN, poll_until_done, query_status
 from resumable._resume_api import ResumeDecision, persist_job_id, resume_decision
 from resumable._transient import is_transient_error
-from store_client import NEVER_EXPIRE, TaskScope
+from store_client import NEVER_EXPIRE, TaskScope, TaskStore
 
 __all__ = ["ResumableJobMixin", "idempotency_token_for"]
 
@@ -94,6 +96,8 @@ class ResumableJobMixin:
     cancel_on_kill: bool = False
     #: A task cleared after its job succeeded submits a new job (False: reuse the old one).
     resubmit_on_clear: bool = True
+    #: Seconds a try's claim to submit stays valid without a heartbeat (0: no claims).
+    claim_timeout: float = 10.0
     max_resubmits: int = 3
     max_lookup_errors: int = 10
     #: Unknown statuses in a row that end a poll when ``poll_timeout`` is None.
@@ -245,8 +249,8 @@ class ResumableJobMixin:
             return self._run_without_store(context)
         store = task_store_from_context(context)
         scope = scope_from_context(context, store)
-        record = JobRecord.load(store.get(self.external_id_key),
-                                store.get(meta_key(self.external_id_key)))
+        claimer = self._claimer(store)
+        record = self._load_record(store)
         status: StatusKind | None = None
         resubmits = 0
         for _ in range(_MAX_STEPS):
@@ -259,14 +263,20 @@ class ResumableJobMixin:
             elif decision.action is Action.LOOK_UP:
                 assert record is not None
                 record, status = self._look_up(store, scope, record, context)
+            elif decision.action is Action.AWAIT:
+                record, status = await_other(claimer, lambda: self._load_record(store)), None
             elif decision.action in (Action.SUBMIT, Action.RESUBMIT):
+                if not claimer.try_claim(decision.generation):
+                    status = StatusKind.CLAIMED
+                    continue
                 if decision.action is Action.RESUBMIT:
                     resubmits += 1
                     if resubmits > self.max_resubmits:
                         raise TooManyResubmitsError(
                             f"job resubmitted {self.max_resubmits} times in one try and "
                             "vanished each time", external_id=record and record.external_id)
-                record = self._submit(store, scope, record, decision.generation, context)
+                with claimer.heartbeat(decision.generation):
+                    record = self._submit(store, scope, record, decision.generation, context)
                 status = StatusKind.ACTIVE
             elif decision.action in (Action.WAIT, Action.RECHECK):
                 assert record is not None
@@ -316,6 +326,15 @@ class ResumableJobMixin:
                 generation: int, context: Any) -> JobRecord:
         intent = self._write_intent(store, scope, record, generation)
         return self._record_submission(store, intent, self.submit_job(context))
+
+    def _load_record(self, store: TaskStoreLike) -> JobRecord | None:
+        return JobRecord.load(store.get(self.external_id_key),
+                              store.get(meta_key(self.external_id_key)))
+
+    def _claimer(self, store: TaskStoreLike) -> Claimer:
+        """This try's claim on ``store`` (a fresh owner id for every execution)."""
+        return Claimer(store, self.external_id_key, secrets.token_hex(8), self.claim_timeout,
+                       atomic=isinstance(store, TaskStore))
 
     def _cleared(self, record: JobRecord | None, context: Any) -> bool:
         """True if a new job is due because the task was cleared after its job finished."""

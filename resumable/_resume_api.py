@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from resumable._context import scope_from_context, task_store_from_context
 from resumable._errors import TooManyResubmitsError
+from resumable._job_claim import await_other
 from resumable._job_decision import Action, StatusKind, decide
 from resumable._job_knobs import check_knobs, knob_values
 from resumable._job_record import JobRecord, meta_key
@@ -72,8 +73,8 @@ def resume_decision(job: ResumableJobMixin, context: Any) -> ResumeDecision:
         return ResumeDecision(ResumeAction.SUBMIT)
     store = task_store_from_context(context)
     scope = scope_from_context(context, store)
-    record = JobRecord.load(store.get(job.external_id_key),
-                            store.get(meta_key(job.external_id_key)))
+    claimer = job._claimer(store)
+    record = job._load_record(store)
     status: StatusKind | None = None
     for _ in range(_MAX_STEPS):
         decision = decide(record, status, cleared=job._cleared(record, context))
@@ -93,7 +94,11 @@ def resume_decision(job: ResumableJobMixin, context: Any) -> ResumeDecision:
             assert record is not None
             job._resumable_external_id = record.external_id
             return ResumeDecision(ResumeAction.ALREADY_SUCCEEDED, record.external_id)
-        else:  # SUBMIT, RESUBMIT: the intent is durable before the caller submits
+        elif decision.action is Action.AWAIT:
+            record, status = await_other(claimer, lambda: job._load_record(store)), None
+        elif not claimer.try_claim(decision.generation):  # SUBMIT, RESUBMIT: claim first
+            status = StatusKind.CLAIMED
+        else:  # the intent is durable before the caller submits
             job._write_intent(store, scope, record, decision.generation)
             return ResumeDecision(ResumeAction.SUBMIT)
     raise TooManyResubmitsError("the resume decision did not converge",  # pragma: no cover
