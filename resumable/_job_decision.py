@@ -20,6 +20,8 @@ ID                          NOT_FOUND            RESUBMIT, generation + 1, warn
 ID, finished, then cleared  (not asked)          RESUBMIT, generation + 1 (unless
                                                  ``resubmit_on_clear`` is off)
 anything                    CLAIMED              AWAIT the other try's job
+ID                          REPLACED             RESUBMIT, generation + 1, warn
+ID never seen, just sent    NOT_FOUND            REQUERY after a pause (a lagging read)
 ==========================  ===================  =================================
 
 A task cleared after its job succeeded and the task finished is run again: a new job.
@@ -49,6 +51,8 @@ class StatusKind(enum.Enum):
     NOT_FOUND = "not_found"
     #: Not a job status: another live try holds the claim to submit (``_job_claim``).
     CLAIMED = "claimed"
+    #: The stored ID now names another job (its identity changed): as good as vanished.
+    REPLACED = "replaced"
 
 
 class Action(enum.Enum):
@@ -62,6 +66,7 @@ class Action(enum.Enum):
     FINISH = "finish"
     RESUBMIT = "resubmit"
     AWAIT = "await"
+    REQUERY = "requery"
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,12 +81,14 @@ class Decision:
 
 
 def decide(record: JobRecord | None, status: StatusKind | None, *,
-           cleared: bool = False) -> Decision:
+           cleared: bool = False, lagging: bool = False) -> Decision:
     """The next action for a stored ``record`` and the job's classified ``status``.
 
     ``status`` is ``None`` when it has not been asked yet. For an intent without an ID,
     ``NOT_FOUND`` means ``find_job`` found nothing under the intent's token. ``cleared``:
     the task was cleared since the record's job finished, and a new job is wanted.
+    ``lagging``: the stored job was submitted moments ago and never seen, so the system
+    not knowing it yet may be its reads lagging its writes.
     """
     if status is StatusKind.CLAIMED:
         return Decision(Action.AWAIT, record.generation if record is not None else 0,
@@ -100,6 +107,9 @@ def decide(record: JobRecord | None, status: StatusKind | None, *,
     if cleared and record.finished and status is None:
         return Decision(Action.RESUBMIT, generation + 1,
                         "the task was cleared after its job succeeded: submitting a new job")
+    if status is StatusKind.NOT_FOUND and lagging:
+        return Decision(Action.REQUERY, generation,
+                        "the job submitted moments ago is not visible yet: asking again")
     if status is None:
         return Decision(Action.QUERY, generation,
                         "a job ID is stored from an earlier try: asking its status")
@@ -116,5 +126,9 @@ def decide(record: JobRecord | None, status: StatusKind | None, *,
         StatusKind.NOT_FOUND: Decision(Action.RESUBMIT, generation + 1,
                                        "the system no longer knows the stored job: "
                                        "submitting a new generation", warn=True),
+        StatusKind.REPLACED: Decision(Action.RESUBMIT, generation + 1,
+                                      "the stored ID now names a different job (its "
+                                      "identity changed): submitting a new generation",
+                                      warn=True),
     }
     return table[status]

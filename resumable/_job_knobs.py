@@ -15,7 +15,8 @@ poll_timeout               None (never), or a finite int or float of seconds > 0
 max_resubmits              an int >= 0 (not a bool)
 max_lookup_errors          an int >= 1
 max_unknown_statuses       an int >= 1
-durable, cancel_on_kill    a bool
+durable, cancel_on_kill,   a bool
+deferrable
 external_id_key            a task-store key (store_client's rules: a non-empty str of at
                            most 250 characters) whose record key ``resumable.job/<key>``
                            is one too
@@ -59,11 +60,13 @@ KNOBS: Final = (
     Knob("poll_max_interval", "seconds"),
     Knob("poll_timeout", "timeout"),
     Knob("claim_timeout", "seconds"),
+    Knob("not_found_grace", "seconds"),
     Knob("max_resubmits", "count", 0),
     Knob("max_lookup_errors", "count", 1),
     Knob("max_unknown_statuses", "count", 1),
     Knob("durable", "flag"),
     Knob("cancel_on_kill", "flag"),
+    Knob("deferrable", "flag"),
     Knob("resubmit_on_clear", "flag"),
     Knob("external_id_key", "key"),
 )

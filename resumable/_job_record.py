@@ -7,7 +7,9 @@ How it works: two keys, both written with ``NEVER_EXPIRE``.
 - ``resumable.job/<external_id_key>`` holds a :class:`JobRecord` as a JSON object:
   generation, idempotency token, phase (``submitting`` before ``submit_job`` runs,
   ``submitted``, ``failed``, ``finished``), last status, timestamps, and Airflow's
-  ``dag_run.clear_number`` at submission and at the finish (to tell a cleared task).
+  ``dag_run.clear_number`` at submission and at the finish (to tell a cleared task),
+  whether the system was ever seen answering for the job, and the job's identity as
+  the operator's ``get_job_identity`` reported it when first seen.
 
 The bare ID is authoritative: when it is present the job exists, whatever the record
 says (a crash may fall between the two writes). A record in phase ``submitting``
@@ -53,6 +55,10 @@ class JobRecord:
     seed: str | None = None
     #: Airflow's ``dag_run.clear_number`` when the job was submitted or finished.
     clear_number: int | None = None
+    #: True once the system answered a status for this job (it exists, it was seen).
+    seen: bool = False
+    #: What the system says identifies the job (``get_job_identity``), first seen.
+    identity: Any = None
 
     @property
     def has_id(self) -> bool:
@@ -73,7 +79,8 @@ class JobRecord:
         data = {"v": 1, "generation": self.generation, "token": self.token,
                 "phase": self.phase, "status": self.status,
                 "submitted_at": self.submitted_at, "updated_at": self.updated_at,
-                "seed": self.seed, "clear_number": self.clear_number}
+                "seed": self.seed, "clear_number": self.clear_number,
+                "seen": self.seen or None, "identity": self.identity}
         return {k: v for k, v in data.items() if v is not None}
 
     @classmethod
@@ -99,7 +106,19 @@ class JobRecord:
             updated_at=meta.get("updated_at"),
             seed=meta.get("seed") if isinstance(meta.get("seed"), str) else None,
             clear_number=_count_or_none(meta.get("clear_number")),
+            seen=meta.get("seen") is True,
+            identity=meta.get("identity"),
         )
+
+    def submitted_within(self, seconds: float, now: datetime) -> bool:
+        """True if this record's job was submitted less than ``seconds`` before ``now``."""
+        if not self.submitted_at:
+            return False
+        try:
+            submitted = datetime.fromisoformat(self.submitted_at)
+        except ValueError:
+            return False
+        return submitted.tzinfo is not None and (now - submitted).total_seconds() < seconds
 
     def cleared_since(self, clear_number: int | None) -> bool:
         """True if the task was cleared after this record's job was submitted or finished.

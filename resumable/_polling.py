@@ -1,40 +1,54 @@
 """Polling an external job's status: a fixed interval while it is active, a bounded and
 jittered exponential backoff after transient lookup errors and unknown statuses.
 
-How it works, in two layers:
+How it works: one poll is a tenacity retry loop whose every attempt looks the status up
+once. :class:`_Poll` holds what a poll knows (its pacing, its counters) and builds its
+strategy, the ``retry``/``wait``/``stop``/``before_sleep`` objects; the sync functions
+hand them to ``tenacity.Retrying``, the async ones (:func:`apoll_until_done`, for the
+deferrable trigger) the *same* objects to ``tenacity.AsyncRetrying``. Only the
+attempt's one call (``lookup()`` or ``await lookup()``) differs; nothing else is written
+twice. An attempt:
 
-- :func:`lookup_status` calls ``lookup()`` (the operator's ``get_job_status``) under a
-  tenacity ``Retrying`` that retries only the errors ``is_transient`` calls transient, at
-  most ``max_errors`` in a row and never past the deadline, then re-raises the last one.
-  Any other error ends it at once: resumable's own (``JobNotFoundError``...) as they are,
-  anything else as ``JobHookError`` naming the hook, raised ``from`` the original.
-- :func:`poll_until_done` loops: look the status up, classify it with ``classify`` (the
-  operator's predicates, called *outside* the retry: a predicate's error is never
-  retried), and let the pure :func:`next_poll_step` say what comes next: the raw status
-  (succeeded), ``JobFailedError`` (failed), another look after ``interval`` (active) or
-  after a backoff (unknown), or the end: ``JobTimeoutError`` (still active at
-  ``timeout``), ``JobStatusUnknownError`` (still unknown at ``timeout``; with no timeout,
-  after ``max_unknown`` unknown answers in a row).
-- :func:`query_status` looks up once (same retries) and classifies, for the resume
-  decision; ``JobNotFoundError`` is returned as ``StatusKind.NOT_FOUND``.
+- calls ``lookup()`` (the operator's ``get_job_status``, or ``aget_job_status``). An
+  error ``is_transient`` calls transient is retried, at most ``max_errors`` in a row and
+  never past the deadline, then re-raised. Any other error ends the poll at once:
+  resumable's own (``JobNotFoundError``...) as they are, anything else as
+  ``JobHookError`` naming the hook, raised ``from`` the original.
+- classifies the answer with ``classify`` (the operator's predicates; their errors are
+  never retried) and lets the pure :func:`next_poll_step` say what comes next: the raw
+  status (succeeded), ``JobFailedError`` (failed), another look after ``interval``
+  (active) or after a backoff (unknown), or the end: ``JobTimeoutError`` (still active
+  at ``timeout``), ``JobStatusUnknownError`` (still unknown at ``timeout``; with no
+  timeout, after ``max_unknown`` unknown answers in a row).
+
+:func:`lookup_status` is one lookup with the same retries (no classification);
+:func:`query_status` also classifies it, for the resume decision, and returns
+``JobNotFoundError`` as ``StatusKind.NOT_FOUND``.
 
 Waits: :func:`backoff_ceiling` doubles from ``interval`` with each trouble in a row (a
 lookup error or an unknown status) up to ``max_interval``; the exponent is capped, so
 any number of troubles is safe. The wait is drawn from [ceiling / 2, ceiling]; an
-active answer resets it; no wait runs past the deadline. Each lookup error is logged;
-unknown statuses the 1st, 2nd, 4th, 8th... time in a row.
+active answer resets it; no wait runs past the deadline. The deadline is ``clock()`` +
+``timeout`` when the poll starts, or the ``deadline`` given on that clock (the trigger
+passes a wall-clock deadline fixed when the task deferred, so a triggerer restart does
+not extend it). Each lookup error is logged; unknown statuses the 1st, 2nd, 4th, 8th...
+time in a row.
 
 What it does not do: cancel a job at timeout, decide which errors are transient
 (``_transient`` does), or validate its numbers (``_job_knobs`` does, for the mixin).
+Limits: counters (errors, unknowns in a row) live in one poll: a new poll (a retry, a
+restarted trigger) starts them afresh.
 """
 
 from __future__ import annotations
 
+import asyncio
 import enum
+import inspect
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 import tenacity
@@ -55,7 +69,9 @@ __all__ = [
     "DEFAULT_MAX_UNKNOWN",
     "QUERY_ATTEMPTS",
     "PollStep",
+    "apoll_until_done",
     "backoff_ceiling",
+    "end_of_poll_error",
     "is_transient_error",
     "lookup_status",
     "next_poll_step",
@@ -65,9 +81,11 @@ __all__ = [
 
 _log = logging.getLogger("resumable.jobs")
 Lookup = Callable[[], Any]
+AsyncLookup = Callable[[], Awaitable[Any] | Any]
 Classify = Callable[[Any], StatusKind]
 Transient = Callable[[BaseException], bool]
 Sleep = Callable[[float], None]
+AsyncSleep = Callable[[float], Awaitable[None]]
 Clock = Callable[[], float]
 
 #: Lookup attempts of the one status query that decides how to resume.
@@ -117,90 +135,9 @@ def backoff_ceiling(interval: float, max_interval: float, troubles: int) -> floa
     return min(max(interval, max_interval), interval * 2.0 ** exponent)
 
 
-class _Pacing:
-    """The waits of one poll or query: interval, backoff, deadline, sleep and clock."""
-
-    def __init__(self, interval: float, max_interval: float, timeout: float | None,
-                 sleep: Sleep, clock: Clock) -> None:
-        self.interval, self.max_interval = interval, max_interval
-        self.sleep, self.clock = sleep, clock
-        self.deadline = None if timeout is None else clock() + timeout
-        self.troubles = 0
-
-    def timed_out(self) -> bool | None:
-        """None without a deadline, else whether it has passed."""
-        return None if self.deadline is None else self.clock() >= self.deadline
-
-    def _bounded(self, seconds: float) -> float:
-        if self.deadline is None:
-            return seconds
-        return max(0.0, min(seconds, self.deadline - self.clock()))
-
-    def calm(self) -> float:
-        """The wait after an active answer (resets the backoff)."""
-        self.troubles = 0
-        return self._bounded(self.interval)
-
-    def trouble(self) -> float:
-        """The wait after a lookup error or an unknown answer (grows the backoff)."""
-        self.troubles += 1
-        ceiling = backoff_ceiling(self.interval, self.max_interval, self.troubles)
-        return self._bounded(random.uniform(ceiling / 2, ceiling))
-
-
-class _PastDeadline(tenacity.stop.stop_base):
-    def __init__(self, pacing: _Pacing) -> None:
-        self.pacing = pacing
-
-    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
-        return bool(self.pacing.timed_out())
-
-
-def _retryable(error: BaseException) -> bool:
-    # Only transient errors get out of ``attempt`` as something else than ResumableError.
-    return isinstance(error, Exception) and not isinstance(error, ResumableError)
-
-
-def _log_lookup_error(hook: str) -> Callable[[tenacity.RetryCallState], None]:
-    def log(state: tenacity.RetryCallState) -> None:
-        error = state.outcome.exception() if state.outcome else None
-        _log.warning("%s failed (%s: %s); asking again", hook, type(error).__name__, error)
-
-    return log
-
-
-def _lookup(lookup: Lookup, pacing: _Pacing, *, max_errors: int, is_transient: Transient,
-            hook: str, external_id: Any) -> Any:
-    def attempt() -> Any:
-        try:
-            return lookup()
-        except ResumableError:
-            raise
-        except Exception as exc:
-            if call_predicate("is_transient_error", is_transient, exc):
-                raise
-            raise hook_error(hook, exc, external_id=external_id) from exc
-
-    retrying = tenacity.Retrying(
-        retry=tenacity.retry_if_exception(_retryable),
-        wait=lambda state: pacing.trouble(),
-        stop=tenacity.stop_after_attempt(max_errors) | _PastDeadline(pacing),
-        sleep=pacing.sleep, before_sleep=_log_lookup_error(hook), reraise=True)
-    return retrying(attempt)
-
-
-def lookup_status(lookup: Lookup, *, interval: float, timeout: float | None,
-                  max_interval: float, max_errors: int, external_id: Any = None,
-                  is_transient: Transient = is_transient_error, hook: str = "get_job_status",
-                  sleep: Sleep = time.sleep, clock: Clock = time.monotonic) -> Any:
-    """``lookup()``, with transient errors retried (see the module docstring)."""
-    pacing = _Pacing(interval, max_interval, timeout, sleep, clock)
-    return _lookup(lookup, pacing, max_errors=max_errors, is_transient=is_transient,
-                   hook=hook, external_id=external_id)
-
-
-def _end_of_poll(step: PollStep, *, external_id: Any, status: Any, timeout: float | None,
-                 unknown: int) -> JobError:
+def end_of_poll_error(step: PollStep, *, external_id: Any, status: Any,
+                      timeout: float | None, unknown: int) -> JobError:
+    """The error a poll ending with ``step`` raises (FAIL, NOT_FOUND, TIMED_OUT, GIVE_UP)."""
     if step is PollStep.FAIL:
         return JobFailedError(f"job {external_id!r} failed with status {status!r}",
                               external_id=external_id, status=status)
@@ -218,34 +155,185 @@ def _end_of_poll(step: PollStep, *, external_id: Any, status: Any, timeout: floa
         f"and stayed so {how_long}", external_id=external_id, status=status)
 
 
+class _Again(enum.Enum):
+    """An attempt's answer that asks for another attempt, and after which wait."""
+
+    CALM = "calm"          # active: after interval (resets the backoff)
+    BACK_OFF = "back_off"  # unknown: after a backoff
+
+
+class _Poll:
+    """One poll: its waits, its counters, and the tenacity strategy both loops share."""
+
+    def __init__(self, classify: Classify | None, *, interval: float, max_interval: float,
+                 timeout: float | None, deadline: float | None, clock: Clock,
+                 max_errors: int, max_unknown: int, is_transient: Transient, hook: str,
+                 external_id: Any) -> None:
+        self.classify, self.clock = classify, clock
+        self.interval, self.max_interval, self.timeout = interval, max_interval, timeout
+        self.deadline = deadline if deadline is not None else (
+            None if timeout is None else clock() + timeout)
+        self.max_errors, self.max_unknown = max_errors, max_unknown
+        self.is_transient, self.hook, self.external_id = is_transient, hook, external_id
+        self.troubles = 0      # lookup errors and unknown answers in a row (the backoff)
+        self.errors = 0        # lookup errors in a row
+        self.unknown = 0       # unknown answers in a row
+        self.transient: BaseException | None = None  # the error being retried, if any
+
+    # -- pacing ----------------------------------------------------------------------
+
+    def timed_out(self) -> bool | None:
+        """None without a deadline, else whether it has passed."""
+        return None if self.deadline is None else self.clock() >= self.deadline
+
+    def _bounded(self, seconds: float) -> float:
+        if self.deadline is None:
+            return seconds
+        return max(0.0, min(seconds, self.deadline - self.clock()))
+
+    def _calm(self) -> float:
+        self.troubles = 0
+        return self._bounded(self.interval)
+
+    def _trouble(self) -> float:
+        self.troubles += 1
+        ceiling = backoff_ceiling(self.interval, self.max_interval, self.troubles)
+        return self._bounded(random.uniform(ceiling / 2, ceiling))
+
+    # -- one attempt, around the lookup call -------------------------------------------
+
+    def lookup_failed(self, error: Exception) -> None:
+        """Called in the attempt's ``except``: return to let it re-raise ``error`` (and
+        retry it if transient); raise ``JobHookError`` from it if it is not transient."""
+        if isinstance(error, ResumableError):
+            return
+        if not call_predicate("is_transient_error", self.is_transient, error):
+            raise hook_error(self.hook, error, external_id=self.external_id) from error
+        self.errors += 1
+        self.transient = error
+
+    def answered(self, status: Any) -> Any:
+        """The status once done; an ``_Again`` to ask again; raises when the poll ends."""
+        self.errors, self.transient = 0, None
+        if self.classify is None:  # a single lookup
+            return status
+        kind = self.classify(status)
+        self.unknown = self.unknown + 1 if kind is StatusKind.UNKNOWN else 0
+        step = next_poll_step(kind, unknown_in_a_row=self.unknown,
+                              max_unknown=self.max_unknown, timed_out=self.timed_out())
+        if step is PollStep.DONE:
+            return status
+        if step is PollStep.WAIT:
+            return _Again.CALM
+        if step is PollStep.BACK_OFF:
+            if self.unknown & (self.unknown - 1) == 0:  # the 1st, 2nd, 4th, 8th... in a row
+                _log.warning("job %r status %r is neither active, succeeded nor failed; "
+                             "asking again (%d in a row)", self.external_id, status,
+                             self.unknown)
+            return _Again.BACK_OFF
+        raise end_of_poll_error(step, external_id=self.external_id, status=status,
+                                timeout=self.timeout, unknown=self.unknown)
+
+    # -- the strategy ----------------------------------------------------------------
+
+    def _retry(self, state: tenacity.RetryCallState) -> bool:
+        outcome = state.outcome
+        if outcome is None:  # pragma: no cover - tenacity always sets it
+            return False
+        if outcome.failed:
+            return outcome.exception() is self.transient
+        return isinstance(outcome.result(), _Again)
+
+    def _wait(self, state: tenacity.RetryCallState) -> float:
+        outcome = state.outcome
+        calm = outcome is not None and not outcome.failed and outcome.result() is _Again.CALM
+        return self._calm() if calm else self._trouble()
+
+    def _stop(self, state: tenacity.RetryCallState) -> bool:
+        # Only lookup errors stop here; answers end the poll by raising from ``answered``.
+        outcome = state.outcome
+        return (outcome is not None and outcome.failed
+                and (self.errors >= self.max_errors or bool(self.timed_out())))
+
+    def _before_sleep(self, state: tenacity.RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome and state.outcome.failed else None
+        if error is not None:
+            _log.warning("%s failed (%s: %s); asking again", self.hook, type(error).__name__,
+                         error)
+
+    def strategy(self) -> dict[str, Any]:
+        """The keyword arguments of ``tenacity.Retrying`` and ``AsyncRetrying`` alike."""
+        return {"retry": self._retry, "wait": self._wait, "stop": self._stop,
+                "before_sleep": self._before_sleep, "reraise": True}
+
+
+def _run(poll: _Poll, lookup: Lookup, sleep: Sleep) -> Any:
+    def attempt() -> Any:
+        try:
+            status = lookup()
+        except Exception as exc:
+            poll.lookup_failed(exc)
+            raise
+        return poll.answered(status)
+
+    return tenacity.Retrying(sleep=sleep, **poll.strategy())(attempt)
+
+
+async def _arun(poll: _Poll, lookup: AsyncLookup, sleep: AsyncSleep) -> Any:
+    async def attempt() -> Any:
+        try:
+            status = lookup()
+            if inspect.isawaitable(status):
+                status = await status
+        except Exception as exc:
+            poll.lookup_failed(exc)
+            raise
+        return poll.answered(status)
+
+    return await tenacity.AsyncRetrying(sleep=sleep, **poll.strategy())(attempt)
+
+
+def lookup_status(lookup: Lookup, *, interval: float, timeout: float | None,
+                  max_interval: float, max_errors: int, external_id: Any = None,
+                  is_transient: Transient = is_transient_error, hook: str = "get_job_status",
+                  sleep: Sleep = time.sleep, clock: Clock = time.monotonic) -> Any:
+    """``lookup()``, with transient errors retried (see the module docstring)."""
+    poll = _Poll(None, interval=interval, max_interval=max_interval, timeout=timeout,
+                 deadline=None, clock=clock, max_errors=max_errors,
+                 max_unknown=DEFAULT_MAX_UNKNOWN, is_transient=is_transient, hook=hook,
+                 external_id=external_id)
+    return _run(poll, lookup, sleep)
+
+
 def poll_until_done(lookup: Lookup, classify: Classify, *, external_id: Any, interval: float,
                     timeout: float | None, max_interval: float, max_errors: int = 10,
                     max_unknown: int = DEFAULT_MAX_UNKNOWN,
                     is_transient: Transient = is_transient_error, hook: str = "get_job_status",
-                    sleep: Sleep = time.sleep, clock: Clock = time.monotonic) -> Any:
+                    sleep: Sleep = time.sleep, clock: Clock = time.monotonic,
+                    deadline: float | None = None) -> Any:
     """Look the status up until the job succeeds (its raw status is returned) or the poll
     ends with an error (see the module docstring)."""
-    pacing = _Pacing(interval, max_interval, timeout, sleep, clock)
-    unknown = 0
-    while True:
-        status = _lookup(lookup, pacing, max_errors=max_errors, is_transient=is_transient,
-                         hook=hook, external_id=external_id)
-        kind = classify(status)
-        unknown = unknown + 1 if kind is StatusKind.UNKNOWN else 0
-        step = next_poll_step(kind, unknown_in_a_row=unknown, max_unknown=max_unknown,
-                              timed_out=pacing.timed_out())
-        if step is PollStep.DONE:
-            return status
-        if step is PollStep.WAIT:
-            pacing.sleep(pacing.calm())
-        elif step is PollStep.BACK_OFF:
-            if unknown & (unknown - 1) == 0:  # the 1st, 2nd, 4th, 8th... in a row
-                _log.warning("job %r status %r is neither active, succeeded nor failed; "
-                             "asking again (%d in a row)", external_id, status, unknown)
-            pacing.sleep(pacing.trouble())
-        else:
-            raise _end_of_poll(step, external_id=external_id, status=status,
-                               timeout=timeout, unknown=unknown)
+    poll = _Poll(classify, interval=interval, max_interval=max_interval, timeout=timeout,
+                 deadline=deadline, clock=clock, max_errors=max_errors,
+                 max_unknown=max_unknown, is_transient=is_transient, hook=hook,
+                 external_id=external_id)
+    return _run(poll, lookup, sleep)
+
+
+async def apoll_until_done(lookup: AsyncLookup, classify: Classify, *, external_id: Any,
+                           interval: float, timeout: float | None, max_interval: float,
+                           max_errors: int = 10, max_unknown: int = DEFAULT_MAX_UNKNOWN,
+                           is_transient: Transient = is_transient_error,
+                           hook: str = "aget_job_status", sleep: AsyncSleep = asyncio.sleep,
+                           clock: Clock = time.monotonic,
+                           deadline: float | None = None) -> Any:
+    """:func:`poll_until_done` for an async ``lookup`` (a coroutine function; a plain
+    function's answer is taken as it is), sleeping with ``await sleep(...)``."""
+    poll = _Poll(classify, interval=interval, max_interval=max_interval, timeout=timeout,
+                 deadline=deadline, clock=clock, max_errors=max_errors,
+                 max_unknown=max_unknown, is_transient=is_transient, hook=hook,
+                 external_id=external_id)
+    return await _arun(poll, lookup, sleep)
 
 
 def query_status(lookup: Lookup, classify: Classify, *, interval: float,

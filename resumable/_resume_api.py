@@ -11,6 +11,7 @@ the table says              answer
 ==========================  ====================================================
 WAIT (job active)           ``RECONNECT`` with the stored ID
 RECHECK (status unknown)    ``RECONNECT``: the job may still run, never resubmit
+REQUERY (not visible yet)   ``RECONNECT``: just submitted, the system lags
 FINISH (job succeeded)      ``ALREADY_SUCCEEDED`` with the stored ID
 SUBMIT / RESUBMIT           ``SUBMIT``: the intent (generation, token) is written
                             first and ``idempotency_token`` set, so ``find_job``
@@ -77,16 +78,17 @@ def resume_decision(job: ResumableJobMixin, context: Any) -> ResumeDecision:
     record = job._load_record(store)
     status: StatusKind | None = None
     for _ in range(_MAX_STEPS):
-        decision = decide(record, status, cleared=job._cleared(record, context))
+        decision = decide(record, status, cleared=job._cleared(record, context),
+                          lagging=job._lagging(record))
         job._log_decision(decision, record)
         if decision.action is Action.QUERY:
             assert record is not None
             status, raw = job._query(record.external_id, context)
-            record = job._note_status(store, record, raw)
+            record, status = job._observe(store, record, status, raw, context)
         elif decision.action is Action.LOOK_UP:
             assert record is not None
             record, status = job._look_up(store, scope, record, context)
-        elif decision.action in (Action.WAIT, Action.RECHECK):
+        elif decision.action in (Action.WAIT, Action.RECHECK, Action.REQUERY):
             assert record is not None
             job._resumable_external_id = record.external_id
             return ResumeDecision(ResumeAction.RECONNECT, record.external_id)

@@ -21,6 +21,12 @@ An unknown run ID: real Databricks answers ``runs/get`` with 400
 ``JobNotFoundError`` (the mixin resubmits). Other HTTP errors raise ``httpx`` errors; the
 mixin retries status lookups that fail.
 
+Deferrable (``deferrable=True``, Airflow only): the worker submits and defers; the
+triggerer asks ``runs/get`` through :meth:`~DatabricksSubmitRunOperator.aget_job_status`
+(``httpx.AsyncClient``, the same parsing as ``get_job_status``) on an instance rebuilt
+from :meth:`~DatabricksSubmitRunOperator.trigger_state`: the knobs, ``host``, ``token``
+and ``http_timeout`` (so the token is kept in Airflow's trigger table).
+
 What it does not do: build cluster specs or tasks for you (pass ``tasks``), fetch run
 output, or page through ``runs/list``. Real ``runs/list`` does not return
 ``idempotency_token`` (``resumable.demo.JobServer``, the test double, does), so against real
@@ -109,21 +115,32 @@ class DatabricksSubmitRunOperator(ResumableJobMixin):
         self.poll_timeout = poll_timeout
         self.http_timeout = http_timeout
 
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
     def _api(self, method: str, endpoint: str, **kwargs: Any) -> httpx.Response:
         # A client per call: the operator stays picklable/deep-copyable (Airflow does both).
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-        with httpx.Client(base_url=self.host, headers=headers,
+        with httpx.Client(base_url=self.host, headers=self._headers(),
                           timeout=self.http_timeout) as client:
             return client.request(method, _API + endpoint, **kwargs)
 
-    def _get_run(self, run_id: Any) -> dict[str, Any]:
-        response = self._api("GET", "get", params={"run_id": run_id})
+    def _run_from(self, response: httpx.Response, run_id: Any) -> dict[str, Any]:
+        """The run in a ``runs/get`` answer; ``JobNotFoundError`` if there is no such run."""
         if is_run_not_found(response):
             raise JobNotFoundError(f"Databricks at {self.host} has no run {run_id!r}",
                                    external_id=run_id)
         _raise_for_status(response)
         run: dict[str, Any] = response.json()
         return run
+
+    def _get_run(self, run_id: Any) -> dict[str, Any]:
+        return self._run_from(self._api("GET", "get", params={"run_id": run_id}), run_id)
+
+    @staticmethod
+    def _status(run: dict[str, Any]) -> str:
+        state = run.get("state", {})
+        life, result = state.get("life_cycle_state"), state.get("result_state")
+        return f"{life}:{result}" if result else str(life)
 
     # -- ResumableJobMixin hooks -----------------------------------------------------
 
@@ -144,9 +161,19 @@ class DatabricksSubmitRunOperator(ResumableJobMixin):
         return run_id
 
     def get_job_status(self, external_id: Any, context: Any) -> str:
-        state = self._get_run(external_id).get("state", {})
-        life, result = state.get("life_cycle_state"), state.get("result_state")
-        return f"{life}:{result}" if result else str(life)
+        return self._status(self._get_run(external_id))
+
+    async def aget_job_status(self, external_id: Any) -> str:
+        """``get_job_status`` for the triggerer (``deferrable=True``), with httpx's async client."""
+        async with httpx.AsyncClient(base_url=self.host, headers=self._headers(),
+                                     timeout=self.http_timeout) as client:
+            response = await client.get(_API + "get", params={"run_id": external_id})
+        return self._status(self._run_from(response, external_id))
+
+    def trigger_state(self) -> dict[str, Any]:
+        """The knobs, and what ``aget_job_status`` reads: ``host``, ``token``, ``http_timeout``."""
+        return {**super().trigger_state(), "host": self.host, "token": self.token,
+                "http_timeout": self.http_timeout}
 
     def is_job_failed(self, status: Any) -> bool:
         # Overridden so that a state Databricks adds later is "unknown" (asked again,

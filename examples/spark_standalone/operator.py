@@ -39,6 +39,11 @@ log is not written yet cannot be ruled out: ``find_job`` waits for it up to
 ``find_timeout`` seconds and then raises :class:`DriverLookupError` rather than risk a
 duplicate submission (the task fails; its retry looks again). Drivers of a Worker that is
 gone, or beyond the Master's ``spark.deploy.retainedDrivers``, cannot be found.
+
+Deferrable (``deferrable=True``, mixed into Airflow's ``BaseOperator``): the triggerer
+asks the driver's state with :meth:`~SparkStandaloneSubmitOperator.aget_job_status`
+(``httpx.AsyncClient``, the same parsing as ``get_job_status``), on an instance rebuilt
+from ``trigger_state``: the knobs, ``rest_url`` and ``request_timeout``.
 """
 
 from __future__ import annotations
@@ -167,6 +172,21 @@ class SparkStandaloneSubmitOperator(ResumableJobMixin):
         """The driver's ``driverState``; ``JobNotFoundError`` if the Master does not know it."""
         with self._client() as client:
             response = client.get(f"{self.rest_url}/v1/submissions/status/{external_id}")
+        return self._driver_state(response, external_id)
+
+    async def aget_job_status(self, external_id: Any) -> str:
+        """``get_job_status`` for the triggerer (``deferrable=True``), with httpx's async client."""
+        async with httpx.AsyncClient(timeout=self.request_timeout,
+                                     follow_redirects=True) as client:
+            response = await client.get(f"{self.rest_url}/v1/submissions/status/{external_id}")
+        return self._driver_state(response, external_id)
+
+    def trigger_state(self) -> dict[str, Any]:
+        """The knobs, and what ``aget_job_status`` reads: ``rest_url``, ``request_timeout``."""
+        return {**super().trigger_state(), "rest_url": self.rest_url,
+                "request_timeout": self.request_timeout}
+
+    def _driver_state(self, response: httpx.Response, external_id: Any) -> str:
         response.raise_for_status()
         answer = response.json()
         state = answer.get("driverState")

@@ -10,9 +10,9 @@ import pytest
 
 from tests.support.airflow_env import AirflowHome
 
-DAG_IDS = ["resumable_databricks", "resumable_emr", "resumable_incremental_load",
-           "resumable_livy", "resumable_mapped", "resumable_paginated_ingest",
-           "resumable_spark"]
+DAG_IDS = ["resumable_databricks", "resumable_databricks_deferrable", "resumable_emr",
+           "resumable_incremental_load", "resumable_livy", "resumable_mapped",
+           "resumable_paginated_ingest", "resumable_spark"]
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +28,7 @@ def test_every_dag_file_parses_without_errors(parsed: dict[str, Any]) -> None:
 def test_operators_are_the_resumable_ones(parsed: dict[str, Any]) -> None:
     tasks = parsed["tasks"]
     assert tasks["resumable_databricks.nightly_run"]["operator"] == "DatabricksRun"
+    assert tasks["resumable_databricks_deferrable.nightly_run"]["operator"] == "DatabricksRun"
     assert tasks["resumable_mapped.run_partition"]["operator"] == "MappedOperator"
     for name in ("resumable_emr.add_step", "resumable_spark.sum_range", "resumable_livy.batch"):
         assert tasks[name]["operator"] == "JobTask"

@@ -167,7 +167,9 @@ def test_databricks_run_id_never_expires_in_airflows_task_state_store(
     assert len(job_server.submissions()) == 2  # one per DAG run, nothing else
     for result in databricks_runs.values():
         rows = {row.key: row for row in airflow_home.db.task_state(DATABRICKS, result.run_id)}
-        assert set(rows) == {DATABRICKS_KEY, f"resumable.job/{DATABRICKS_KEY}"}
+        assert set(rows) == {DATABRICKS_KEY, f"resumable.job/{DATABRICKS_KEY}",
+                             f"resumable.claim/{DATABRICKS_KEY}"}
+        assert rows[f"resumable.claim/{DATABRICKS_KEY}"].expires_at is None
         token = _token(result, "nightly_run", DATABRICKS_KEY)
         [run] = [s for s in job_server.submissions() if s["idempotency_token"] == token]
         assert rows[DATABRICKS_KEY].value == run["run_id"]

@@ -127,7 +127,8 @@ def test_each_job_index_keeps_its_own_run_id(airflow_home: AirflowHome,
     rows = {(r.map_index, r.key): r for r in airflow_home.db.task_state(DAG_ID, run.run_id)
             if r.task_id == "run_partition"}
     assert sorted(rows) == sorted((i, k) for i in range(PARTITIONS)
-                                  for k in (KEY, f"resumable.job/{KEY}"))
+                                  for k in (KEY, f"resumable.job/{KEY}",
+                                            f"resumable.claim/{KEY}"))
     for index in range(PARTITIONS):
         token = idempotency_token_for(TaskScope(DAG_ID, run.run_id, "run_partition", index),
                                       KEY, 0)

@@ -2,8 +2,11 @@
 
 How it works: :func:`setup` starts a job server (``resumable.demo.JobServer``) and an
 :class:`~tests.support.airflow_cluster.AirflowCluster` on ``dags/`` wired to it through
-``RESUMABLE_KILL_*`` variables, and a notes file the DAG's task appends to. Package
-scope: every test module here gets the same cluster, so Airflow starts once (14-19 s).
+``RESUMABLE_KILL_*`` variables, and a notes file the DAG's task appends to. The cluster
+runs a triggerer too, and a second job server (``RESUMABLE_DEFER_*``, its own notes) serves
+the deferrable DAG ``dags/resumable_defer.py``, so that the modules counting jobs each
+count their own server's. Package scope: every test module here gets the same cluster, so
+Airflow starts once (14-19 s).
 
 What it does not do: reset anything between tests (DAG runs, job server records, notes
 accumulate); a test that needs a clean slate filters by its own run ID.
@@ -33,6 +36,8 @@ class Setup:
     cluster: AirflowCluster
     server: JobServer
     notes: Path
+    defer_server: JobServer
+    defer_notes: Path
 
 
 @pytest.fixture(scope="package")
@@ -40,9 +45,13 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     if not airflow_available():
         require_or_skip("the airflow command is not installed: pip install 'resumable[airflow]'")
     notes = tmp_path_factory.mktemp("resumable-kill") / "notes.jsonl"
+    defer_notes = tmp_path_factory.mktemp("resumable-defer") / "notes.jsonl"
     with JobServer(pending_seconds=0, run_seconds=RUN_SECONDS) as server, \
-            AirflowCluster(DAGS, extra_env={
+            JobServer(pending_seconds=0, run_seconds=RUN_SECONDS) as defer_server, \
+            AirflowCluster(DAGS, triggerer=True, extra_env={
                 "RESUMABLE_KILL_SERVER_URL": server.url,
                 "RESUMABLE_KILL_NOTES": str(notes),
-                "RESUMABLE_KILL_RUN_SECONDS": str(RUN_SECONDS)}) as cluster:
-        yield Setup(cluster, server, notes)
+                "RESUMABLE_KILL_RUN_SECONDS": str(RUN_SECONDS),
+                "RESUMABLE_DEFER_SERVER_URL": defer_server.url,
+                "RESUMABLE_DEFER_NOTES": str(defer_notes)}) as cluster:
+        yield Setup(cluster, server, notes, defer_server, defer_notes)

@@ -27,7 +27,10 @@ GOOD: list[tuple[str, Any]] = [
     ("poll_timeout", 10**9), ("max_resubmits", 0), ("max_resubmits", 3),
     ("max_lookup_errors", 1), ("max_lookup_errors", 10**6), ("max_unknown_statuses", 1),
     ("max_unknown_statuses", 30), ("durable", True), ("durable", False),
-    ("cancel_on_kill", False), ("resubmit_on_clear", True), ("claim_timeout", 0.5), ("external_id_key", "run_id"), ("external_id_key", "k" * 236),
+    ("cancel_on_kill", False),
+    ("deferrable", True), ("deferrable", False),
+    ("resubmit_on_clear", True), ("claim_timeout", 0.5), ("not_found_grace", 0),
+    ("external_id_key", "run_id"), ("external_id_key", "k" * 236),
 ]
 
 BAD_VALUE: list[tuple[str, Any]] = [
@@ -47,7 +50,10 @@ BAD_TYPE: list[tuple[str, Any]] = [
     ("poll_timeout", True), ("max_resubmits", True), ("max_resubmits", 1.0),
     ("max_resubmits", "3"), ("max_resubmits", None), ("max_lookup_errors", False),
     ("max_lookup_errors", 2.5), ("max_unknown_statuses", True), ("durable", 1),
-    ("durable", "yes"), ("durable", None), ("cancel_on_kill", 0), ("resubmit_on_clear", "yes"), ("claim_timeout", "5"), ("cancel_on_kill", "no"),
+    ("durable", "yes"), ("durable", None), ("cancel_on_kill", 0),
+    ("deferrable", 1), ("deferrable", "yes"),
+    ("resubmit_on_clear", "yes"), ("claim_timeout", "5"), ("not_found_grace", None),
+    ("cancel_on_kill", "no"),
     ("external_id_key", 5), ("external_id_key", None), ("external_id_key", b"run_id"),
 ]
 

@@ -203,8 +203,10 @@ def test_job_vanishing_every_time_stops(store: TaskStore) -> None:
         def status(self, job_id: int) -> str:
             raise __import__("resumable").JobNotFoundError("gone")
 
+    op = FakeOperator(Vanishing())
+    op.not_found_grace = 0.2  # each new job is asked about for 0.2 s, then resubmitted
     with pytest.raises(TooManyResubmitsError):
-        FakeOperator(Vanishing()).execute(ctx(store))
+        op.execute(ctx(store))
 
 
 def test_not_durable_writes_nothing(store: TaskStore) -> None:

@@ -73,6 +73,7 @@ def test_a_vanished_job_is_resubmitted(store: TaskStore) -> None:
     jobs = FakeJobs(script=["RUNNING"])
     op = FakeOperator(jobs)
     _deferrable_try(op, store)
+    assert op.get_resume_decision(_context(store)).action is ResumeAction.RECONNECT  # seen
     jobs.forgotten.add(100)
     assert op.get_resume_decision(_context(store)).action is ResumeAction.SUBMIT
 

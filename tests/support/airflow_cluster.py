@@ -1,4 +1,4 @@
-"""A real multi-process Airflow 3.3 for tests: api-server, dag-processor and scheduler.
+"""A real multi-process Airflow 3.3 for tests: api-server, dag-processor, scheduler, triggerer.
 
 How it works: :class:`AirflowCluster` makes a temporary ``AIRFLOW_HOME`` (SQLite metadata
 DB, examples off, ``dags_folder`` = the folder given, ``LocalExecutor``), runs ``airflow db
@@ -6,27 +6,34 @@ migrate``, then starts ``airflow api-server`` on a free loopback port, ``airflow
 dag-processor`` and ``airflow scheduler``, each in its own process group with its output
 in ``<home>/<name>.log``. Workers reach the Execution API at ``http://127.0.0.1:PORT/
 execution/``; the REST API needs no credentials (``simple_auth_manager_all_admins``).
+With ``triggerer=True`` an ``airflow triggerer`` runs too, for deferrable tasks;
+:meth:`~AirflowCluster.kill_daemon` SIGKILLs one daemon's process groups (as a crash
+would) and :meth:`~AirflowCluster.start_daemon` starts it again, its output appended to
+the same log.
 The settings below shorten every loop that a one-task test waits on; an ``extra_env``
 mapping adds to (or overrides) them and reaches the task processes too.
 
 Everything listens on 127.0.0.1 only: the api-server is given ``--host 127.0.0.1``, and
-the scheduler ``--skip-serve-logs``, because its log server (port 8793; the triggerer's
-is 8794, and gets the same flag if one is ever started) binds every interface and has
-no setting to bind less. Nothing reads logs through it: the api-server and the tests
-read the task log files in the home. :meth:`~AirflowCluster.pids` gives the daemons'
-PIDs, for :mod:`tests.support.sockets` to check that.
+the scheduler and the triggerer ``--skip-serve-logs``, because their log servers (ports
+8793 and 8794) bind every interface and have no setting to bind less. Nothing reads
+logs through them: the api-server and the tests read the task log files in the home.
+:meth:`~AirflowCluster.pids` gives the daemons' PIDs, for :mod:`tests.support.sockets`
+to check that.
 
 :meth:`~AirflowCluster.trigger` waits for the DAG to be parsed, then creates a run through
 ``POST /api/v2/dags/{dag_id}/dagRuns``; :meth:`~AirflowCluster.wait_for_run` polls the
 run until it is ``success`` or ``failed``. The metadata DB is read directly with
-SQLAlchemy (:meth:`task_state_rows`, :meth:`task_tries`). :meth:`close` SIGKILLs every
+SQLAlchemy (:meth:`task_state_rows`, :meth:`task_tries`, :meth:`task_trigger`, :meth:`xcom`);
+:meth:`task_instance_state` asks the REST API. :meth:`close` SIGKILLs every
 process group it started, plus the groups of their descendants (the supervisor puts each
 task process in a group of its own), then deletes the home.
 
-What it does not do: run a triggerer (no deferrable tasks), use PostgreSQL, or survive a
-machine without ``airflow`` (callers check :func:`airflow_available`). Limits: 13-19 s from
-``start()`` until the API answers on 2 cores (3.5 s of it the migration); one DAG folder
-per cluster; ``free_port`` can race with another process taking the port.
+What it does not do: run a triggerer unless asked, use PostgreSQL, or survive a machine
+without ``airflow`` (callers check :func:`airflow_available`). A restarted triggerer takes
+over the dead one's triggers once its heartbeat is ``triggerer_health_check_threshold``
+(here 5 s) old. Limits: 13-19 s from ``start()`` until the API answers on 2 cores (3.5 s
+of it the migration); one DAG folder per cluster; ``free_port`` can race with another
+process taking the port.
 """
 
 from __future__ import annotations
@@ -58,6 +65,7 @@ __all__ = ["AirflowCluster", "DagRunOutcome", "StateStoreRow", "TaskTry", "airfl
 
 ROOT = Path(__file__).resolve().parents[2]
 DAEMONS = ("api-server", "dag-processor", "scheduler")
+TRIGGERER = "triggerer"
 # Their log servers bind every interface (host ""): never start them.
 NO_LOG_SERVER = ("--skip-serve-logs",)
 FINAL_RUN_STATES = frozenset({"success", "failed"})
@@ -85,6 +93,9 @@ FAST_SETTINGS: Mapping[str, str] = {
     "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "300",
     "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
     "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+    # A triggerer heartbeats every second; one silent for 5 s is dead, its triggers taken over.
+    "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
+    "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "5",
 }
 
 
@@ -142,11 +153,12 @@ class StateStoreRow:
 
 
 class AirflowCluster(ManagedServer):
-    """Airflow's three daemons on a throwaway home; ``with AirflowCluster(dags) as af:``."""
+    """Airflow's daemons on a throwaway home; ``with AirflowCluster(dags) as af:``."""
 
     def __init__(self, dags_folder: Path, *, extra_env: Mapping[str, str] | None = None,
-                 startup_timeout: float = 120.0) -> None:
+                 startup_timeout: float = 120.0, triggerer: bool = False) -> None:
         self.dags_folder = Path(dags_folder)
+        self.daemons = DAEMONS + ((TRIGGERER,) if triggerer else ())
         self.extra_env = dict(extra_env or {})
         self.startup_timeout = startup_timeout
         self.home = Path()
@@ -210,20 +222,45 @@ class AirflowCluster(ManagedServer):
                 kill_group(proc.pid)
         if code != 0:
             raise RuntimeError(f"airflow db migrate exited {code}:\n{_tail(migrate_log)}")
-        for name in DAEMONS:
-            with (self.home / f"{name}.log").open("wb") as out:
-                self._procs[name] = subprocess.Popen(
-                    [*argv, name, *self._daemon_args(name)], cwd=ROOT, env=env, stdout=out,
-                    stderr=subprocess.STDOUT, start_new_session=True)
+        for name in self.daemons:
+            self._launch(argv, name, env)
         left = self.startup_timeout - (time.monotonic() - started)
         self._poll(lambda: self._get("/api/v2/monitor/health") is not None, left,
                    "the API to answer")
+
+    def _launch(self, argv: list[str], name: str, env: Mapping[str, str]) -> None:
+        with (self.home / f"{name}.log").open("ab") as out:
+            self._procs[name] = subprocess.Popen(
+                [*argv, name, *self._daemon_args(name)], cwd=ROOT, env=env, stdout=out,
+                stderr=subprocess.STDOUT, start_new_session=True)
+
+    def kill_daemon(self, name: str) -> int:
+        """SIGKILL one daemon's process group and its descendants' groups; return its PID.
+
+        No cleanup runs, as when the machine loses the process; it stays stopped until
+        :meth:`start_daemon`.
+        """
+        self._check_alive()
+        proc = self._procs.pop(name)
+        for pid in [proc.pid, *_descendants(proc.pid)]:  # listed before anything dies
+            kill_group(pid)
+        proc.wait(timeout=30)
+        return proc.pid
+
+    def start_daemon(self, name: str) -> int:
+        """Start a daemon :meth:`kill_daemon` stopped (its log appended to); return its PID."""
+        self._check_open()
+        argv = _airflow_argv()
+        if argv is None or name in self._procs or name not in self.daemons:
+            raise RuntimeError(f"cannot start {name!r} (running: {sorted(self._procs)})")
+        self._launch(argv, name, self.env())
+        return self._procs[name].pid
 
     def _daemon_args(self, name: str) -> list[str]:
         """The command-line options of one daemon: whatever it serves, on loopback only."""
         if name == "api-server":
             return ["--port", str(self.port), "--host", "127.0.0.1"]
-        if name in ("scheduler", "triggerer"):
+        if name in ("scheduler", TRIGGERER):
             return list(NO_LOG_SERVER)
         return []
 
@@ -233,17 +270,21 @@ class AirflowCluster(ManagedServer):
         return {name: proc.pid for name, proc in self._procs.items()}
 
     def wait_for_daemons(self, timeout: float = 60.0) -> dict[str, Any]:
-        """Wait until the scheduler and dag-processor heartbeat; return the health report.
+        """Wait until the scheduler, dag-processor (and triggerer, if running) heartbeat;
+        return the health report.
 
         By then each has started whatever it serves (a scheduler starts its log server
         before its first heartbeat).
         """
+        parts = ["metadatabase", "scheduler", "dag_processor"]
+        if TRIGGERER in self._procs:
+            parts.append(TRIGGERER)
+
         def healthy() -> bool:
             report = self._get("/api/v2/monitor/health") or {}
-            return all((report.get(part) or {}).get("status") == "healthy"
-                       for part in ("metadatabase", "scheduler", "dag_processor"))
+            return all((report.get(part) or {}).get("status") == "healthy" for part in parts)
 
-        self._poll(healthy, timeout, "the scheduler and dag-processor to heartbeat")
+        self._poll(healthy, timeout, f"{', '.join(parts[1:])} to heartbeat")
         report: dict[str, Any] = self._get("/api/v2/monitor/health")
         return report
 
@@ -275,6 +316,20 @@ class AirflowCluster(ManagedServer):
         run = self._get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
         return None if run is None else str(run["state"])
 
+    def task_instance_state(self, dag_id: str, run_id: str, task_id: str) -> str | None:
+        """A task instance's state as the REST API reports it (None if not readable)."""
+        ti = self._get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}")
+        return None if ti is None or ti.get("state") is None else str(ti["state"])
+
+    def wait_for_task_state(self, dag_id: str, run_id: str, task_id: str, states: set[str],
+                            timeout: float = 60.0) -> str:
+        """Poll a task instance until its state is one of ``states``; return it."""
+        self._poll(lambda: self.task_instance_state(dag_id, run_id, task_id) in states,
+                   timeout, f"{task_id} of {run_id} to be {sorted(states)}")
+        state = self.task_instance_state(dag_id, run_id, task_id)
+        assert state is not None
+        return state
+
     def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 120.0) -> DagRunOutcome:
         """Poll the run until it is ``success`` or ``failed``; raise after ``timeout``."""
         started = time.monotonic()
@@ -305,6 +360,17 @@ class AirflowCluster(ManagedServer):
                  for r in rows}
         return [tries[n] for n in sorted(tries)]
 
+    def task_trigger(self, dag_id: str, run_id: str, task_id: str) -> dict[str, Any] | None:
+        """The trigger a deferred task instance waits on: its ID, class path and the ID of
+        the triggerer job running it (None: no trigger, or not assigned yet)."""
+        rows = self._rows("SELECT t.id, t.classpath, t.triggerer_id FROM task_instance ti "
+                          "JOIN trigger t ON t.id = ti.trigger_id WHERE ti.dag_id = :d AND "
+                          "ti.run_id = :r AND ti.task_id = :t", d=dag_id, r=run_id, t=task_id)
+        if not rows:
+            return None
+        return {"id": rows[0].id, "classpath": rows[0].classpath,
+                "triggerer_id": rows[0].triggerer_id}
+
     def task_state_rows(self, dag_id: str, run_id: str) -> list[StateStoreRow]:
         """Airflow's ``task_state_store`` rows of the run, ordered by task, index, key."""
         rows = self._rows("SELECT task_id, map_index, key, value, expires_at "
@@ -313,6 +379,13 @@ class AirflowCluster(ManagedServer):
         return [StateStoreRow(r.task_id, r.map_index, r.key, json.loads(r.value),
                               None if r.expires_at is None else str(r.expires_at))
                 for r in rows]
+
+    def xcom(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> Any:
+        """The ``return_value`` XCom of one task instance (None if it pushed none)."""
+        rows = self._rows("SELECT value FROM xcom WHERE dag_id = :d AND run_id = :r AND "
+                          "task_id = :t AND map_index = :m AND key = 'return_value'",
+                          d=dag_id, r=run_id, t=task_id, m=map_index)
+        return json.loads(rows[0].value) if rows else None
 
     # -- diagnostics ---------------------------------------------------------------------
 
@@ -326,7 +399,7 @@ class AirflowCluster(ManagedServer):
     def diagnostics(self, lines: int = 40) -> str:
         """The end of each daemon's log, for an assertion message."""
         return "\n".join(f"--- {name}.log ---\n{_tail(self.home / f'{name}.log', lines)}"
-                         for name in DAEMONS)
+                         for name in self.daemons)
 
     def _check_alive(self) -> None:
         self._check_open()
