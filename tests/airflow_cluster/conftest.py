@@ -4,8 +4,9 @@ How it works: :func:`setup` starts a job server (``resumable.demo.JobServer``) a
 :class:`~tests.support.airflow_cluster.AirflowCluster` on ``dags/`` wired to it through
 ``RESUMABLE_KILL_*`` variables, and a notes file the DAG's task appends to. The cluster
 runs a triggerer too, and a second job server (``RESUMABLE_DEFER_*``, its own notes) serves
-the deferrable DAG ``dags/resumable_defer.py``, so that the modules counting jobs each
-count their own server's. Package scope: every test module here gets the same cluster, so
+the deferrable DAG ``dags/resumable_defer.py`` and a third the cleared DAG
+``dags/resumable_clear.py``, so that the modules counting jobs each count their own
+server's. Package scope: every test module here gets the same cluster, so
 Airflow starts once (14-19 s).
 
 What it does not do: reset anything between tests (DAG runs, job server records, notes
@@ -38,6 +39,7 @@ class Setup:
     notes: Path
     defer_server: JobServer
     defer_notes: Path
+    clear_server: JobServer
 
 
 @pytest.fixture(scope="package")
@@ -48,10 +50,12 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     defer_notes = tmp_path_factory.mktemp("resumable-defer") / "notes.jsonl"
     with JobServer(pending_seconds=0, run_seconds=RUN_SECONDS) as server, \
             JobServer(pending_seconds=0, run_seconds=RUN_SECONDS) as defer_server, \
+            JobServer(pending_seconds=0, run_seconds=1.0) as clear_server, \
             AirflowCluster(DAGS, triggerer=True, extra_env={
                 "RESUMABLE_KILL_SERVER_URL": server.url,
                 "RESUMABLE_KILL_NOTES": str(notes),
                 "RESUMABLE_KILL_RUN_SECONDS": str(RUN_SECONDS),
                 "RESUMABLE_DEFER_SERVER_URL": defer_server.url,
-                "RESUMABLE_DEFER_NOTES": str(defer_notes)}) as cluster:
-        yield Setup(cluster, server, notes, defer_server, defer_notes)
+                "RESUMABLE_DEFER_NOTES": str(defer_notes),
+                "RESUMABLE_CLEAR_SERVER_URL": clear_server.url}) as cluster:
+        yield Setup(cluster, server, notes, defer_server, defer_notes, clear_server)
