@@ -4,7 +4,9 @@ How it works: :class:`NotingDeferrableRun` is the Databricks example operator
 (``examples.databricks.operator``) mixed into ``BaseOperator`` with ``deferrable=True``.
 It appends JSON lines to the file named by ``$RESUMABLE_DEFER_NOTES``: on the worker
 ``start`` (each ``execute``), ``submit`` (each ``runs/submit`` call, with the token),
-``complete`` (each ``execute_complete``, with the event) and ``result``; in the triggerer
+``complete`` (each ``execute_complete``, with the event) and ``result``, and ``killed``
+when a DAG run's conf asks try 1 to SIGKILL itself between storing the job's ID and
+deferring (``kill_after_persist``); in the triggerer
 ``poll`` (each ``aget_job_status`` answer, with the run ID and status). Every note has the
 process ID and the wall-clock time ``t``; worker notes have the try number and the
 DAG run ID. The run's duration comes from the DAG run's conf ``run_seconds`` (default 5),
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import time
 from typing import Any
 
@@ -57,6 +60,14 @@ class NotingDeferrableRun(DatabricksSubmitRunOperator, BaseOperator):
         note("submit", context, token=self.idempotency_token)
         self.duration_seconds = float(context["dag_run"].conf.get("run_seconds", 5))
         return super().submit_job(context)
+
+    def persist_job_id(self, context: Any, external_id: Any) -> Any:
+        stored = super().persist_job_id(context, external_id)
+        if context["dag_run"].conf.get("kill_after_persist") and \
+                context["ti"].try_number == 1:
+            note("killed", context, run_id=stored)
+            os.kill(os.getpid(), signal.SIGKILL)  # between submit and defer
+        return stored
 
     def execute_complete(self, context: Any, event: Any = None, resubmits: int = 0) -> Any:
         note("complete", context, event_=event)
