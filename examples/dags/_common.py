@@ -10,12 +10,14 @@ How it works:
   parts are for.
 - :class:`DatabricksRun` is the Databricks example operator mixed into ``BaseOperator``
   the way ``ResumableJobMixin`` is meant to be used (mixin first, no ``execute``).
+- :class:`SparkRun` is the Spark standalone operator mixed into ``BaseOperator`` (it can
+  defer; the deferrable DAG uses it).
 - :class:`JobTask` runs a *plain-class* resumable operator (the EMR, Spark standalone and
   Livy examples) as an Airflow task: it builds ``job_class(**job_kwargs)`` at execution
   time and calls its ``execute(context)``. The mixin finds Airflow's task state store in
-  that context, so the job ID lives in Airflow's ``task_state_store`` either way. Those
-  three classes cannot be mixed into ``BaseOperator`` directly: their ``__init__`` does
-  not pass ``task_id`` and the other operator keywords on.
+  that context, so the job ID lives in Airflow's ``task_state_store`` either way. They
+  can be mixed into ``BaseOperator`` directly too (their ``__init__`` passes the other
+  keywords on), as :class:`SparkRun` is; a deferrable task must be.
 
 What it does not do: validate the settings (a wrong URL fails the task, not the parse).
 """
@@ -30,6 +32,7 @@ from typing import Any
 from airflow.sdk import BaseOperator
 
 from examples.databricks.operator import DatabricksSubmitRunOperator
+from examples.spark_standalone.operator import SparkStandaloneSubmitOperator
 from resumable import ResumableJobMixin
 
 __all__ = ["RETRIES", "START", "DatabricksRun", "JobTask", "retry_delay", "setting"]
@@ -52,6 +55,11 @@ def retry_delay() -> timedelta:
 class DatabricksRun(DatabricksSubmitRunOperator, BaseOperator):
     """``DatabricksSubmitRunOperator`` as an Airflow operator (its keywords, then
     ``BaseOperator``'s: ``task_id``, ``retries``...). Mappable with ``.partial().expand()``."""
+
+
+class SparkRun(SparkStandaloneSubmitOperator, BaseOperator):
+    """``SparkStandaloneSubmitOperator`` as an Airflow operator, so it can defer (the
+    triggerer rebuilds it from this importable path)."""
 
 
 class JobTask(BaseOperator):

@@ -12,7 +12,7 @@ from tests.support.airflow_env import AirflowHome
 
 DAG_IDS = ["resumable_databricks", "resumable_databricks_deferrable", "resumable_emr",
            "resumable_incremental_load", "resumable_livy", "resumable_mapped",
-           "resumable_paginated_ingest", "resumable_spark"]
+           "resumable_paginated_ingest", "resumable_spark", "resumable_spark_deferrable"]
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +30,7 @@ def test_operators_are_the_resumable_ones(parsed: dict[str, Any]) -> None:
     assert tasks["resumable_databricks.nightly_run"]["operator"] == "DatabricksRun"
     assert tasks["resumable_databricks_deferrable.nightly_run"]["operator"] == "DatabricksRun"
     assert tasks["resumable_mapped.run_partition"]["operator"] == "MappedOperator"
+    assert tasks["resumable_spark_deferrable.sum_range"]["operator"] == "SparkRun"
     for name in ("resumable_emr.add_step", "resumable_spark.sum_range", "resumable_livy.batch"):
         assert tasks[name]["operator"] == "JobTask"
 

@@ -34,7 +34,34 @@ TABLE = [
     (ZERO_ID, StatusKind.ACTIVE, Action.WAIT, 0, False, True),
     (AIRFLOW_BARE_ID, None, Action.QUERY, 0, False, True),
     (AIRFLOW_BARE_ID, StatusKind.SUCCEEDED, Action.FINISH, 0, False, True),
+    (NOTHING, StatusKind.CLAIMED, Action.AWAIT, 0, False, True),
+    (INTENT, StatusKind.CLAIMED, Action.AWAIT, 2, False, True),
+    (SUBMITTED, StatusKind.CLAIMED, Action.AWAIT, 2, False, True),
+    (SUBMITTED, StatusKind.REPLACED, Action.RESUBMIT, 3, True, True),
+    (FINISHED, StatusKind.REPLACED, Action.RESUBMIT, 3, True, True),
 ]
+
+# Rows that depend on the situation, not only on the record and the status:
+# (record, status, cleared, lagging) -> action, generation
+SITUATIONS = [
+    (FINISHED, None, True, False, Action.RESUBMIT, 3),       # cleared after success
+    (FINISHED, None, False, False, Action.QUERY, 2),
+    (SUBMITTED, None, True, False, Action.QUERY, 2),         # cleared while running
+    (FAILED_BEFORE, None, True, False, Action.QUERY, 2),     # cleared after a failure
+    (SUBMITTED, StatusKind.NOT_FOUND, False, True, Action.REQUERY, 2),  # lagging reads
+    (SUBMITTED, StatusKind.NOT_FOUND, False, False, Action.RESUBMIT, 3),
+    (INTENT, StatusKind.NOT_FOUND, False, True, Action.SUBMIT, 2),
+]
+
+
+@pytest.mark.parametrize(("record", "status", "cleared", "lagging", "action", "generation"),
+                         SITUATIONS)
+def test_decision_table_situations(record: JobRecord, status: StatusKind | None,
+                                   cleared: bool, lagging: bool, action: Action,
+                                   generation: int) -> None:
+    decision = decide(record, status, cleared=cleared, lagging=lagging)
+    assert (decision.action, decision.generation) == (action, generation)
+    assert decision.reason
 
 
 @pytest.mark.parametrize(("record", "status", "action", "generation", "warn", "hook"), TABLE,
