@@ -49,8 +49,7 @@ from resumable._airflow_init import install_plain_init
 from resumable._context import scope_from_context, task_store_from_context
 from resumable._deferral import complete_deferred, execute_deferrable
 from resumable._errors import TooManyResubmitsError
-from resumable._job_claim import await_other
-from resumable._job_decision import Action, StatusKind, decide
+from resumable._job_decision import Action, StatusKind
 from resumable._job_knobs import check_knobs, knob_values
 from resumable._job_steps import JobSteps
 from resumable._job_tokens import idempotency_token_for
@@ -167,21 +166,13 @@ class ResumableJobMixin(JobSteps):
         status: StatusKind | None = None
         resubmits = 0
         for _ in range(_MAX_STEPS):
-            decision = decide(record, status, cleared=self._cleared(record, context),
-                              lagging=self._lagging(record))
-            self._log_decision(decision, record)
-            if decision.action is Action.QUERY:
-                assert record is not None
-                status, raw = self._query(record.external_id, context)
-                record, status = self._observe(store, record, status, raw, context)
+            decision = self._next_decision(record, status, context)
+            learned = self._learn(decision, store, scope, claimer, record, context)
+            if learned is not None:
+                record, status = learned
             elif decision.action is Action.REQUERY:
                 assert record is not None
                 record, status = self._requery(store, record, context)
-            elif decision.action is Action.LOOK_UP:
-                assert record is not None
-                record, status = self._look_up(store, scope, record, context)
-            elif decision.action is Action.AWAIT:
-                record, status = await_other(claimer, lambda: self._load_record(store)), None
             elif decision.action in (Action.SUBMIT, Action.RESUBMIT):
                 if not claimer.try_claim(decision.generation):
                     status = StatusKind.CLAIMED

@@ -20,8 +20,8 @@ from typing import Any
 
 from resumable._context import TaskStoreLike, clear_number_from_context
 from resumable._errors import JobFailedError, JobIdError, JobNotFoundError
-from resumable._job_claim import Claimer
-from resumable._job_decision import Decision, StatusKind
+from resumable._job_claim import Claimer, await_other
+from resumable._job_decision import Action, Decision, StatusKind, decide
 from resumable._job_hooks_base import JobHooks
 from resumable._job_ids import store_job_id
 from resumable._job_record import JobRecord, meta_key, now_iso
@@ -41,6 +41,30 @@ class JobSteps(JobHooks):
 
     _resumable_context: Any = None
     _resumable_external_id: Any = None
+
+    def _next_decision(self, record: JobRecord | None, status: StatusKind | None,
+                       context: Any) -> Decision:
+        """The table's decision for this record and status, in this try's situation."""
+        decision = decide(record, status, cleared=self._cleared(record, context),
+                          lagging=self._lagging(record))
+        self._log_decision(decision, record)
+        return decision
+
+    def _learn(self, decision: Decision, store: TaskStoreLike, scope: TaskScope | None,
+               claimer: Claimer, record: JobRecord | None,
+               context: Any) -> tuple[JobRecord | None, StatusKind | None] | None:
+        """Do an action that only finds things out (QUERY, LOOK_UP, AWAIT), the same on
+        the blocking and the non-blocking path; None for every other action."""
+        if decision.action is Action.QUERY:
+            assert record is not None
+            status, raw = self._query(record.external_id, context)
+            return self._observe(store, record, status, raw, context)
+        if decision.action is Action.LOOK_UP:
+            assert record is not None
+            return self._look_up(store, scope, record, context)
+        if decision.action is Action.AWAIT:
+            return await_other(claimer, lambda: self._load_record(store)), None
+        return None
 
     def _query(self, external_id: Any, context: Any) -> tuple[StatusKind, Any]:
         return query_status(lambda: self.get_job_status(external_id, context), self._classify,

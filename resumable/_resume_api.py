@@ -36,8 +36,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from resumable._context import scope_from_context, task_store_from_context
 from resumable._errors import TooManyResubmitsError
-from resumable._job_claim import await_other
-from resumable._job_decision import Action, StatusKind, decide
+from resumable._job_decision import Action, StatusKind
 from resumable._job_knobs import check_knobs, knob_values
 from resumable._job_record import JobRecord, meta_key
 from resumable._job_tokens import one_off_token
@@ -78,16 +77,10 @@ def resume_decision(job: ResumableJobMixin, context: Any) -> ResumeDecision:
     record = job._load_record(store)
     status: StatusKind | None = None
     for _ in range(_MAX_STEPS):
-        decision = decide(record, status, cleared=job._cleared(record, context),
-                          lagging=job._lagging(record))
-        job._log_decision(decision, record)
-        if decision.action is Action.QUERY:
-            assert record is not None
-            status, raw = job._query(record.external_id, context)
-            record, status = job._observe(store, record, status, raw, context)
-        elif decision.action is Action.LOOK_UP:
-            assert record is not None
-            record, status = job._look_up(store, scope, record, context)
+        decision = job._next_decision(record, status, context)
+        learned = job._learn(decision, store, scope, claimer, record, context)
+        if learned is not None:
+            record, status = learned
         elif decision.action in (Action.WAIT, Action.RECHECK, Action.REQUERY):
             assert record is not None
             job._resumable_external_id = record.external_id
@@ -96,8 +89,6 @@ def resume_decision(job: ResumableJobMixin, context: Any) -> ResumeDecision:
             assert record is not None
             job._resumable_external_id = record.external_id
             return ResumeDecision(ResumeAction.ALREADY_SUCCEEDED, record.external_id)
-        elif decision.action is Action.AWAIT:
-            record, status = await_other(claimer, lambda: job._load_record(store)), None
         elif not claimer.try_claim(decision.generation):  # SUBMIT, RESUBMIT: claim first
             status = StatusKind.CLAIMED
         else:  # the intent is durable before the caller submits
