@@ -116,11 +116,11 @@ def default_store_path(environ: Mapping[str, str] = os.environ) -> Path:
 def redact_url(url: str) -> str:
     """``url`` safe to print: the password (in the authority or a query parameter) masked.
 
-    A URL that does not parse is reduced to its scheme, since it may hold anything.
+    A bad port is shown as it is (the mistake to fix); a URL that does not split at all
+    (an unbalanced IPv6 bracket) is reduced to its scheme, since it may hold anything.
     """
     try:
         parts = urlsplit(url)
-        parts.port  # noqa: B018 - a bad port makes the whole URL suspect
     except ValueError:
         return f"{url.partition(':')[0][:20]}://<unparseable URL>"
     netloc = parts.netloc

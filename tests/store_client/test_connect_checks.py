@@ -176,7 +176,8 @@ def test_no_secret_in_any_repr_message_or_log(caplog: pytest.LogCaptureFixture) 
     ("postgresql://u@h/db?password=pw&sslmode=require",
      "postgresql://u@h/db?password=***&sslmode=require"),
     ("sqlite:////tmp/x.db", "sqlite:////tmp/x.db"),
-    ("postgresql://u:pw@h:bad/db", "postgresql://<unparseable URL>"),
+    ("postgresql://u:pw@h:bad/db", "postgresql://u:***@h:bad/db"),
+    ("postgresql://u:pw@[::1/db", "postgresql://<unparseable URL>"),
 ])
 def test_redact_url(url: str, shown: str) -> None:
     assert redact_url(url) == shown
