@@ -3,16 +3,18 @@
 ::
 
     StoreError
-     ├── InvalidKeyError          (also ValueError)   empty, too long or non-str key
+     ├── InvalidKeyError          (also ValueError)   empty, too long, NUL, lone surrogate
      ├── InvalidValueError        (also ValueError)   None, NaN, Inf, non-JSON types
      │    └── ValueTooLargeError                      encoded value over max_value_bytes
      ├── InvalidRetentionError    (also ValueError)   zero, negative or too large timedelta
      ├── RetentionTypeError       (also TypeError)    retention that is not a timedelta
      ├── InvalidScopeError        (also ValueError)   bad TaskScope/AssetScope fields
-     ├── ConfigurationError       (also ValueError)   bad URL, keyword or environment variable
+     ├── ConfigurationError       (also ValueError)   bad URL, keyword or environment variable;
+     │                                                 no store there (connect(create=False))
      ├── SchemaVersionError                           store written by a newer release
      ├── StoreUnavailableError                        connection lost or timed out, after retries
      ├── StoreAuthError                               the store refused our credentials
+     │                                                 (HTTP 401/403, a PostgreSQL role)
      └── StoreBackendError                            any other failure of the backend
 
 Validation errors subclass the matching built-in (``ValueError``/``TypeError``) so that
@@ -92,7 +94,8 @@ class StoreUnavailableError(StoreError):
 
 
 class StoreAuthError(StoreError):
-    """The store rejected the client's credentials (HTTP 401/403)."""
+    """The store rejected the client's credentials (HTTP 401/403, PostgreSQL's role or
+    password check). Not retried."""
 
 
 class StoreBackendError(StoreError):
