@@ -1,23 +1,28 @@
 """Typed watermark cursors: which values may be cursors, how they are stored and compared.
 
-How it works: a cursor is an ``int``, ``float``, ``str``, tz-aware ``datetime`` or
-``date``. Each value is stored as JSON with its type beside it (``{"type": "datetime",
-"cursor": "2026-01-01T00:00:00.000001+02:00"}``) and decoded back to an equal value of
-the same type: datetimes keep their microseconds and UTC offset, floats their exact
-bits (JSON keeps the shortest repr), ints any size. Values of different families (a
-number against a string, a date against a datetime) are refused rather than compared,
-because Python either raises or compares them meaninglessly.
+How it works: a cursor is an ``int``, ``float``, ``Decimal`` (SQL ``NUMERIC``), ``str``,
+tz-aware ``datetime`` or ``date``. Each value is stored as JSON with its type beside it
+(``{"type": "datetime", "cursor": "2026-01-01T00:00:00.000001+02:00"}``) and decoded
+back to an equal value of the same type: datetimes keep their microseconds and UTC
+offset, floats their exact bits (JSON keeps the shortest repr), ints any size, Decimals
+their digits and exponent (stored as a string: ``"12.50"`` comes back ``Decimal("12.50")``).
+Values of different families (a number against a string, a date against a datetime, a
+``Decimal`` against a ``float``) are refused rather than compared, because Python either
+raises or compares them meaninglessly; an ``int`` goes with a ``float`` or a ``Decimal``.
 
 A window's start is :func:`window_start`: ``cursor - lag``, never below a floor (the
 load's ``initial``). A subtraction that leaves the type's range (``datetime.min`` minus a
 day) is not an error: the start is the floor, or the smallest value of the type when
 there is none. An ``int`` and a ``float`` too large to meet as floats are subtracted
-exactly and rounded down to an ``int`` (a start a little early re-reads, never skips).
+exactly and rounded down to an ``int`` (a start a little early re-reads, never skips); a
+``Decimal`` minus a ``Decimal`` or ``int`` lag is exact, whatever the context precision
+(rounded down only past 10,000 digits).
 
-What it does not do: ``Decimal``, naive datetimes (ambiguous across workers: refused),
-``bool`` (an ``int`` by accident, refused), non-finite lags (refused). A datetime comes
-back with a fixed-offset ``timezone``, not the ``ZoneInfo`` it was written with: equal
-instant and offset.
+What it does not do: a ``float`` lag on a ``Decimal`` cursor or a ``Decimal`` lag on a
+``float`` one (refused, as are such cursors together), non-finite Decimals, naive
+datetimes (ambiguous across workers: refused), ``bool`` (an ``int`` by accident,
+refused), non-finite lags (refused). A datetime comes back with a fixed-offset
+``timezone``, not the ``ZoneInfo`` it was written with: equal instant and offset.
 
 Known limits: without a floor, a datetime start below the range is ``datetime.min`` in
 the cursor's own time zone; rows in another zone whose instant is earlier still (the
@@ -28,15 +33,18 @@ from __future__ import annotations
 
 import math
 from datetime import date, datetime, timedelta
+from decimal import MAX_EMAX, MIN_EMIN, ROUND_FLOOR, Context, Decimal
 from fractions import Fraction
 from typing import Any, Union
 
 from resumable._errors import CursorTypeError
 
-__all__ = ["CursorValue", "check_cursor", "check_lag", "decode_cursor", "encode_cursor",
-           "family", "minus_lag", "window_start"]
+__all__ = ["CursorValue", "check_cursor", "check_lag", "compatible", "decode_cursor",
+           "encode_cursor", "family", "minus_lag", "window_start"]
 
-CursorValue = Union[int, float, str, datetime, date]  # noqa: UP007 (used at runtime)
+CursorValue = Union[int, float, Decimal, str, datetime, date]  # noqa: UP007 (at runtime)
+
+_DECIMAL_DIGITS = 10_000  # a Decimal start needing more digits is rounded down
 
 
 def family(value: object) -> str:
@@ -47,21 +55,38 @@ def family(value: object) -> str:
         return "date"
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return "number"
+    if isinstance(value, Decimal):
+        return "decimal"
     if isinstance(value, str):
         return "str"
-    raise CursorTypeError(f"a cursor must be an int, float, str, tz-aware datetime or "
-                          f"date, got {type(value).__name__}: {value!r:.80}")
+    raise CursorTypeError(f"a cursor must be an int, float, Decimal, str, tz-aware "
+                          f"datetime or date, got {type(value).__name__}: {value!r:.80}")
+
+
+def _kind(value: object) -> str:
+    """:func:`family`, with ``float`` and ``Decimal`` apart and ``int`` on its own."""
+    name = family(value)
+    if name == "number":
+        return "float" if isinstance(value, float) else "int"
+    return name
+
+
+def compatible(value: object, like: object) -> bool:
+    """Whether cursors ``value`` and ``like`` may be compared: the same family, or an
+    ``int`` with a ``float`` or a ``Decimal`` (never a ``float`` with a ``Decimal``)."""
+    a, b = _kind(value), _kind(like)
+    return a == b or ("int" in (a, b) and {a, b} <= {"int", "float", "decimal"})
 
 
 def check_cursor(value: object, what: str, like: object = None) -> CursorValue:
     """Return ``value`` if it can be a cursor (of ``like``'s family, when given)."""
-    name = family(value)
+    family(value)
     if isinstance(value, datetime) and value.utcoffset() is None:
         raise CursorTypeError(f"{what} is a naive datetime ({value.isoformat()}); cursors "
                               "must be tz-aware (e.g. tzinfo=timezone.utc)")
-    if isinstance(value, float) and not math.isfinite(value):
+    if not _finite(value):
         raise CursorTypeError(f"{what} must be finite, got {value!r}")
-    if like is not None and family(like) != name:
+    if like is not None and not compatible(value, like):
         raise CursorTypeError(f"{what} is a {type(value).__name__} ({value!r:.60}) but the "
                               f"cursor is a {type(like).__name__} ({like!r:.60})")
     return value  # type: ignore[return-value]
@@ -73,6 +98,8 @@ def encode_cursor(value: CursorValue) -> dict[str, Any]:
         return {"type": "datetime", "cursor": value.isoformat()}
     if isinstance(value, date):
         return {"type": "date", "cursor": value.isoformat()}
+    if isinstance(value, Decimal):
+        return {"type": "decimal", "cursor": str(value)}
     kind = "float" if isinstance(value, float) else "int" if isinstance(value, int) else "str"
     return {"type": kind, "cursor": value}
 
@@ -82,7 +109,7 @@ def decode_cursor(stored: dict[str, Any]) -> CursorValue:
     kind, raw = stored.get("type"), stored.get("cursor")
     decoders: dict[Any, Any] = {"datetime": datetime.fromisoformat,
                                 "date": date.fromisoformat, "int": int, "float": float,
-                                "str": str}
+                                "decimal": Decimal, "str": str}
     if kind not in decoders or raw is None:
         raise CursorTypeError(f"the stored watermark {stored!r:.100} is not one this "
                               "library wrote (no known 'type' and 'cursor')")
@@ -94,7 +121,9 @@ def check_lag(lag: object, like: object = None) -> None:
     """Refuse a ``lag`` that is not a finite, non-negative timedelta or number.
 
     With ``like`` (a cursor value, e.g. ``initial``) the lag must also fit its type: a
-    ``timedelta`` for datetimes and dates, a number for numbers. No arithmetic is done,
+    ``timedelta`` for datetimes and dates, a number for numbers (an ``int`` or a
+    ``Decimal`` for a ``Decimal``, an ``int`` or a ``float`` for a ``float``). No
+    arithmetic is done,
     so a cursor at the edge of its type's range (``datetime.min``) is fine.
     """
     if like is not None:
@@ -102,13 +131,14 @@ def check_lag(lag: object, like: object = None) -> None:
         if kind in ("datetime", "date") and not isinstance(lag, timedelta):
             raise CursorTypeError(f"lag must be a timedelta for a {type(like).__name__} "
                                   f"cursor, got {lag!r}")
-        if kind == "str" or (kind == "number" and not _is_number(lag)):
+        if kind == "str" or (kind in ("number", "decimal")
+                             and not (_is_number(lag) and compatible(lag, like))):
             raise CursorTypeError(f"lag {lag!r} cannot be taken from the "
                                   f"{type(like).__name__} cursor {like!r:.60}")
     if isinstance(lag, timedelta):
         negative = lag < timedelta(0)
     elif _is_number(lag):
-        if isinstance(lag, float) and not math.isfinite(lag):  # an int is always finite
+        if not _finite(lag):
             raise ValueError(f"lag must be finite, got {lag!r}")
         negative = lag < 0  # type: ignore[operator]
     else:
@@ -118,7 +148,14 @@ def check_lag(lag: object, like: object = None) -> None:
 
 
 def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, (int, float, Decimal)) and not isinstance(value, bool)
+
+
+def _finite(value: object) -> bool:
+    """False for a NaN or infinite ``float`` or ``Decimal``; True for anything else."""
+    if isinstance(value, Decimal):
+        return value.is_finite()
+    return not isinstance(value, float) or math.isfinite(value)
 
 
 def _lowest(value: datetime | date) -> datetime | date:
@@ -128,13 +165,24 @@ def _lowest(value: datetime | date) -> datetime | date:
     return date.min
 
 
+def _decimal_minus(value: Decimal, lag: Decimal) -> Decimal:
+    """``value - lag`` exactly, whatever the current decimal context's precision (rounded
+    down, never up, past ``_DECIMAL_DIGITS`` digits: a start a little early re-reads)."""
+    lowest = min(value.as_tuple().exponent, lag.as_tuple().exponent)  # finite: an int
+    digits = max(value.adjusted(), lag.adjusted()) - lowest + 2  # type: ignore[operator]
+    context = Context(prec=min(max(digits, 28), _DECIMAL_DIGITS), rounding=ROUND_FLOOR,
+                      Emax=MAX_EMAX, Emin=MIN_EMIN)
+    return context.subtract(value, lag)
+
+
 def minus_lag(value: CursorValue, lag: object, floor: CursorValue | None = None
               ) -> CursorValue:
     """``value - lag``, never below ``floor``; a timedelta for dates, a number for numbers.
 
     A date or datetime result outside the type's range is ``floor`` (or the type's
     smallest value). An ``int`` minus a ``float`` (or the reverse) too large to convert
-    is computed exactly and rounded down to an ``int``.
+    is computed exactly and rounded down to an ``int``. A ``Decimal`` with an ``int`` or
+    a ``Decimal`` is a ``Decimal``, exact (see :func:`_decimal_minus`).
     """
     if isinstance(value, (datetime, date)):
         if not isinstance(lag, timedelta):
@@ -144,12 +192,15 @@ def minus_lag(value: CursorValue, lag: object, floor: CursorValue | None = None
             result: CursorValue = value - lag
         except OverflowError:  # below year 1: below every floor there can be
             return floor if floor is not None else _lowest(value)
-    elif isinstance(value, (int, float)) and _is_number(lag):
-        number: int | float = lag  # type: ignore[assignment]
-        try:
-            result = value - number
-        except OverflowError:  # e.g. 2**1100 - 0.5: exact, rounded down to an int
-            result = math.floor(Fraction(value) - Fraction(number))
+    elif _is_number(value) and _is_number(lag) and compatible(lag, value):
+        if isinstance(value, Decimal) or isinstance(lag, Decimal):
+            result = _decimal_minus(Decimal(value), Decimal(lag))  # type: ignore[arg-type]
+        else:
+            number: int | float = lag  # type: ignore[assignment]
+            try:
+                result = value - number  # type: ignore[operator]
+            except OverflowError:  # e.g. 2**1100 - 0.5: exact, rounded down to an int
+                result = math.floor(Fraction(value) - Fraction(number))
     else:
         raise CursorTypeError(f"lag {lag!r} cannot be taken from the {type(value).__name__} "
                               f"cursor {value!r:.60}")

@@ -15,9 +15,11 @@ recorded into the stored watermark (:func:`merged`, a pure function) and writes 
 cursor never moves backwards and two concurrent runs end at the larger value. Nothing is
 written when nothing was observed, or for a bounded backfill (``end=``).
 
-Row identities are the first 16 hex digits of the SHA-256 of the canonical JSON of the
-primary key (``primary_key=``: a field, a tuple of fields, or a callable), or of the
-whole row when no primary key is given; ``primary_key=()`` turns boundary dedup off.
+Rows may have any common shape and fields may be dotted paths (``"data.updated_at"``):
+:mod:`resumable._rows` reads them. Row identities are the first 16 hex digits of the
+SHA-256 of the canonical JSON of the primary key (``primary_key=``: a field, a tuple of
+fields, or a callable), or of the whole row when no primary key is given (the same for
+the same data whatever the row's shape); ``primary_key=()`` turns boundary dedup off.
 
 What it does not do: dedupe rows re-read because of ``lag`` (only rows at the stored
 cursor itself are known): load them with an upsert. It never stores the wall clock.
@@ -29,8 +31,7 @@ share the last cursor value under the default 64 KiB.
 from __future__ import annotations
 
 import hashlib
-import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Literal
@@ -45,32 +46,13 @@ from resumable._cursor import (
     window_start,
 )
 from resumable._errors import CursorTypeError, MissingCursorError, WatermarkConflictError
+from resumable._rows import MISSING, canonical_json, is_row, read_field, row_json
 from store_client import validate_key
 
 __all__ = ["State", "WatermarkSpec", "Window", "is_rows", "merged", "open_window", "window_for"]
 
 OnMissing = Literal["raise", "include", "exclude"]
-_MISSING: Any = object()
 _CAS_ATTEMPTS = 20
-
-
-def _field(row: object, name: str) -> Any:
-    """``row[name]`` for mappings (and SQLAlchemy rows), ``row.name`` otherwise."""
-    if isinstance(row, Mapping):
-        value = row.get(name, _MISSING)
-    elif (mapping := getattr(row, "_mapping", None)) is not None:
-        value = mapping.get(name, _MISSING)
-    else:
-        value = getattr(row, name, _MISSING)
-    return _MISSING if value is None else value
-
-
-def _as_json_object(row: object) -> object:
-    for attribute in ("_mapping", "_asdict", "__dict__"):
-        found = getattr(row, attribute, None)
-        if found is not None:
-            return dict(found() if callable(found) else found)
-    return row if isinstance(row, Mapping) else repr(row)
 
 
 @dataclass(frozen=True)
@@ -112,11 +94,11 @@ class WatermarkSpec:
                 raise ValueError(f"end ({self.end!r}) must be after initial ({self.initial!r})")
 
     def cursor_of(self, row: object) -> Any:
-        """The row's cursor value, or the ``_MISSING`` marker."""
+        """The row's cursor value, or the ``MISSING`` marker."""
         if callable(self.cursor):
             value = self.cursor(row)
-            return _MISSING if value is None else value
-        return _field(row, self.cursor)
+            return MISSING if value is None else value
+        return read_field(row, self.cursor)
 
     def identity_of(self, row: object) -> str | None:
         """The row's boundary identity (a short hash), or None when dedup is off."""
@@ -126,15 +108,18 @@ class WatermarkSpec:
         if callable(pk):
             value: object = pk(row)
         elif isinstance(pk, str):
-            value = _field(row, pk)
+            value = read_field(row, pk)
         elif isinstance(pk, tuple):
-            value = [_field(row, name) for name in pk]
+            value = [read_field(row, name) for name in pk]
         else:
-            value = _as_json_object(row)
-        if value is _MISSING or (isinstance(value, list) and _MISSING in value):
+            return _short_hash(row_json(row))
+        if value is MISSING or (isinstance(value, list) and MISSING in value):
             raise MissingCursorError(f"a row has no primary key {pk!r}: {row!r:.120}")
-        text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        return _short_hash(canonical_json(value))
+
+
+def _short_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -204,13 +189,15 @@ class Window:
 
     def _cursor(self, row: object) -> Any:
         value = self.spec.cursor_of(row)
-        if value is _MISSING:
+        if value is MISSING:
             if self.spec.on_missing_cursor == "raise":
                 raise MissingCursorError(f"a row has no cursor {self.spec.cursor!r} "
                                          f"(on_missing_cursor='raise'): {row!r:.120}")
-            return _MISSING
-        like = self.start if self.start is not None else self.max_cursor
-        return check_cursor(value, f"the cursor of row {row!r:.80}", like=like)
+            return MISSING
+        what = f"the cursor of row {row!r:.80}"
+        if self.start is not None:
+            check_cursor(value, what, like=self.start)
+        return check_cursor(value, what, like=self.max_cursor)
 
     def _record(self, value: Any, row: object) -> None:
         if self.max_cursor is None or value > self.max_cursor:
@@ -221,7 +208,7 @@ class Window:
 
     def _keeps(self, row: object) -> bool:
         value = self._cursor(row)
-        if value is _MISSING:
+        if value is MISSING:
             return self.spec.on_missing_cursor == "include"
         if (self.start is not None and value < self.start) or \
                 (self.end is not None and value >= self.end):
@@ -243,7 +230,7 @@ class Window:
         self.used = True
         for row in rows:
             value = self._cursor(row)
-            if value is not _MISSING:
+            if value is not MISSING:
                 self._record(value, row)
 
     def commit(self) -> bool:
@@ -275,8 +262,9 @@ class Window:
 
 
 def is_rows(result: object) -> bool:
-    """Whether a function's result is a list or tuple of mappings (rows to observe)."""
-    return isinstance(result, (list, tuple)) and all(isinstance(r, Mapping) for r in result)
+    """Whether a function's result is a list or tuple of rows to observe: mappings,
+    ``sqlite3.Row``, SQLAlchemy rows, namedtuples, dataclasses or pydantic models."""
+    return isinstance(result, (list, tuple)) and all(is_row(r) for r in result)
 
 
 def open_window(asset_store: AssetStoreLike | None, *, cursor: str | Callable[[Any], Any],

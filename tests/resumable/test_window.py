@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import namedtuple
 from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal, localcontext
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -52,12 +53,16 @@ def window(store: AssetStore | None, **kwargs: Any) -> Window:
     datetime(2026, 3, 29, 2, 30, tzinfo=timezone(timedelta(hours=5, minutes=45))),
     datetime(2026, 7, 1, 12, tzinfo=ZoneInfo("Europe/Paris")),
     date(2026, 2, 28),
+    Decimal("12.50"), Decimal("-0"), Decimal("1E+2"), Decimal("-1.5E-40"),
+    Decimal("123456789012345678901234567890.123456789012345678901234567890"),
 ])
 def test_typed_cursors_round_trip_exactly_through_the_store(assets: AssetStore,
                                                             value: Any) -> None:
     assets.set("k", encode_cursor(value))
     back = decode_cursor(assets.get("k"))  # type: ignore[arg-type]
     assert back == value and type(back) is type(value)
+    if isinstance(value, Decimal):
+        assert str(back) == str(value)  # digits and exponent too
     if isinstance(value, datetime):
         assert back.utcoffset() == value.utcoffset()
 
@@ -205,6 +210,13 @@ def test_a_stored_cursor_of_another_type_than_initial_is_refused(assets: AssetSt
     ({"initial": "a", "lag": 1}, CursorTypeError, "lag 1 cannot be taken from the str"),
     ({"initial": date(2026, 1, 1), "lag": 1}, CursorTypeError, "lag must be a timedelta"),
     ({"primary_key": 5}, TypeError, "primary_key must be"),
+    ({"initial": Decimal(1), "lag": 0.5}, CursorTypeError, "lag 0.5 cannot be taken from"),
+    ({"initial": 1.5, "lag": Decimal(1)}, CursorTypeError, "cannot be taken from the float"),
+    ({"initial": Decimal(1), "end": 2.0}, CursorTypeError, "end is a float .* Decimal"),
+    ({"initial": 1.0, "end": Decimal(2)}, CursorTypeError, "end is a Decimal .* float"),
+    ({"initial": Decimal("Infinity")}, CursorTypeError, "finite"),
+    ({"lag": Decimal("-0.1")}, ValueError, "lag must not be negative"),
+    ({"lag": Decimal("NaN")}, ValueError, "lag must be finite"),
     ({"key": ""}, ValueError, "key"),
 ])
 def test_bad_specs_fail_at_construction_naming_the_parameter(
@@ -297,9 +309,16 @@ def stored_after_a_first_run(assets: AssetStore, initial: Any, cursor: Any) -> N
     # not clamped: the lag stays within initial
     (DT_MIN, DT_MIN + timedelta(days=2), timedelta(days=1), DT_MIN + timedelta(days=1)),
     (0, 10**30, 10**30 - 1, 1),
+    # Decimal: clamped, an int lag, an int floor, and exact beyond the context's 28 digits
+    (Decimal(0), Decimal("5.5"), Decimal(10), Decimal(0)),
+    (Decimal(0), Decimal("10.5"), 1, Decimal("9.5")),
+    (0, Decimal("10.25"), Decimal("0.5"), Decimal("9.75")),
+    (0, Decimal("12345678901234567890123456789.123456789"), Decimal("1E-9"),
+     Decimal("12345678901234567890123456789.123456788")),
 ], ids=["datetime.min-1d", "datetime.min-1us", "timedelta.max", "date.min-2d",
         "date.min-1d", "datetime-clamped", "date-clamped", "int-clamped",
-        "float-huge-int-lag", "datetime.min-in-range", "int-in-range"])
+        "float-huge-int-lag", "datetime.min-in-range", "int-in-range", "decimal-clamped",
+        "decimal-int-lag", "decimal-int-floor", "decimal-exact"])
 def test_the_lagged_start_never_goes_below_initial(assets: AssetStore, initial: Any,
                                                    cursor: Any, lag: Any,
                                                    start: Any) -> None:
@@ -369,3 +388,24 @@ def test_watermark_with_initial_at_the_minimum_decorates_and_runs_twice(
     assert load([*first, {"id": 9, "c": rows[-1]}], asset_store=assets) == \
         [first[0], {"id": 9, "c": rows[-1]}]
     assert State.decode(assets.get("watermark")).cursor == rows[-1]
+
+
+def test_a_decimal_lag_is_exact_whatever_the_decimal_context(assets: AssetStore) -> None:
+    cursor = Decimal("98765432109876543210.987654321")
+    stored_after_a_first_run(assets, None, cursor)
+    with localcontext() as context:
+        context.prec = 3
+        w = open_window(assets, cursor="c", primary_key="id", lag=Decimal("0.000000001"))
+    assert w.start == Decimal("98765432109876543210.987654320")
+    assert minus_lag(Decimal("1E+999999"), Decimal("1E-999999")) < Decimal("1E+999999")
+
+
+@pytest.mark.parametrize(("observed", "current"), [
+    (Decimal(5), 5), (5, Decimal("5.0")), (Decimal("5.00"), Decimal(5)),
+])
+def test_decimal_and_int_cursors_compare_numerically_when_merged(observed: Any,
+                                                                 current: Any) -> None:
+    assert merged(State(current, frozenset({"a"})), observed, frozenset({"a"})) is None
+    decimal = current if isinstance(current, Decimal) else observed
+    with pytest.raises(CursorTypeError, match=r"float .* but the cursor is a Decimal"):
+        merged(State(decimal, frozenset()), 5.5, frozenset())
