@@ -128,6 +128,21 @@ def test_items_pages_past_the_server_page_cap(client: StoreClient) -> None:
     assert assets.items() == dict(list(expected.items())[:PAGE_LIMIT + 5])
 
 
+def test_task_compare_and_set_is_emulated_over_the_api(airflow: AirflowApiServer,
+                                                      client: StoreClient,
+                                                      clock: FakeClock) -> None:
+    ts = client.task_store(TASK)
+    assert ts.compare_and_set("claim", None, {"owner": "a"}, retention=NEVER_EXPIRE)
+    assert not ts.compare_and_set("claim", None, {"owner": "b"})
+    assert not ts.compare_and_set("claim", {"owner": "b"}, {"owner": "c"})
+    assert ts.compare_and_set("claim", {"owner": "a"}, {"owner": "c"},
+                              retention=timedelta(hours=1))
+    assert ts.get("claim") == {"owner": "c"}
+    [row] = [r for r in airflow.task_state_rows("dag", "run") if r.key == "claim"]
+    assert datetime.fromisoformat(str(row.expires_at)).replace(
+        tzinfo=timezone.utc) == clock.now + timedelta(hours=1)
+
+
 def test_expiry_as_airflow_stores_it(airflow: AirflowApiServer, client: StoreClient,
                                      clock: FakeClock) -> None:
     ts = client.task_store(TASK)
