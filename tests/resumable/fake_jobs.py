@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from resumable import JobNotFoundError, ResumableJobMixin
+from store_client import TaskScope
 
 
 @dataclass
@@ -126,3 +127,13 @@ class AccessorLike:
 
     def clear(self) -> None:
         self.data.clear()
+
+
+#: The task instance the mixin tests run as, and the fake operator's ID key.
+SCOPE = TaskScope("dag", "run", "task")
+KEY = FakeOperator.external_id_key
+
+
+def ctx(store: Any) -> dict[str, Any]:
+    """A plain (non-Airflow) context holding ``store`` as the task store."""
+    return {"task_store": store}

@@ -14,20 +14,8 @@ import requests
 from resumable import JobHookError, JobNotFoundError
 from resumable._job_hooks import call_predicate, classify_status, hook_error
 from resumable._job_record import meta_key
-from store_client import NEVER_EXPIRE, TaskScope, TaskStore, connect
-from tests.resumable.fake_jobs import FakeJobs, FakeOperator
-
-SCOPE = TaskScope("dag", "run", "task")
-KEY = FakeOperator.external_id_key
-
-
-@pytest.fixture
-def store(tmp_path: Any) -> TaskStore:
-    return connect(f"sqlite:///{tmp_path / 'store.db'}").task_store(SCOPE)
-
-
-def ctx(store: Any) -> dict[str, Any]:
-    return {"task_store": store}
+from store_client import NEVER_EXPIRE, TaskStore
+from tests.resumable.fake_jobs import KEY, FakeJobs, FakeOperator, ctx
 
 
 def reattach(store: TaskStore, jobs: FakeJobs) -> None:

@@ -11,21 +11,10 @@ import pytest
 from resumable import JobIdError, JobTimeoutError, idempotency_token_for
 from resumable._job_ids import normalise_job_id, storable_job_id
 from resumable._job_record import meta_key
-from store_client import TaskScope, TaskStore, connect
-from tests.resumable.fake_jobs import AccessorLike, FakeJobs, FakeOperator
+from store_client import TaskStore, connect
+from tests.resumable.fake_jobs import KEY, SCOPE, AccessorLike, FakeJobs, FakeOperator, ctx
 
-SCOPE = TaskScope("dag", "run", "task")
-KEY = FakeOperator.external_id_key
 TOKEN0 = idempotency_token_for(SCOPE, KEY, 0)
-
-
-@pytest.fixture
-def store(tmp_path: Any) -> TaskStore:
-    return connect(f"sqlite:///{tmp_path / 'store.db'}").task_store(SCOPE)
-
-
-def ctx(store: Any) -> dict[str, Any]:
-    return {"task_store": store}
 
 
 # -- the pure part ----------------------------------------------------------------------

@@ -20,19 +20,15 @@ from resumable import (
 )
 from resumable._job_record import meta_key
 from store_client import NEVER_EXPIRE, TaskScope, TaskStore, connect
-from tests.resumable.fake_jobs import AccessorLike, FakeJobs, FakeOperator, StrictOperator
-
-SCOPE = TaskScope("dag", "run", "task")
-KEY = FakeOperator.external_id_key
-
-
-@pytest.fixture
-def store(tmp_path: Any) -> TaskStore:
-    return connect(f"sqlite:///{tmp_path / 'store.db'}").task_store(SCOPE)
-
-
-def ctx(store: Any) -> dict[str, Any]:
-    return {"task_store": store}
+from tests.resumable.fake_jobs import (
+    KEY,
+    SCOPE,
+    AccessorLike,
+    FakeJobs,
+    FakeOperator,
+    StrictOperator,
+    ctx,
+)
 
 
 def test_fresh_submit_returns_result_and_stores_id_forever(store: TaskStore) -> None:

@@ -26,6 +26,8 @@ class OverlapOperator(ResumableJobMixin):
     """Submits to :class:`CrashJobs`; nothing but the claim prevents a duplicate."""
 
     external_id_key = "remote_job_id"
+    active_states = frozenset({"RUNNING"})
+    succeeded_states = frozenset({"SUCCESS"})
     poll_interval = 0.02
     poll_max_interval = 0.2
     poll_timeout = 60.0
@@ -50,12 +52,6 @@ class OverlapOperator(ResumableJobMixin):
 
     def get_job_status(self, external_id: Any, context: Any) -> str:
         return self.jobs.status(external_id)
-
-    def is_job_active(self, status: Any) -> bool:
-        return bool(status == "RUNNING")
-
-    def is_job_succeeded(self, status: Any) -> bool:
-        return bool(status == "SUCCESS")
 
     def get_job_result(self, external_id: Any, context: Any) -> dict[str, Any]:
         return {"job_id": external_id}
