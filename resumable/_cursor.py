@@ -16,35 +16,47 @@ day) is not an error: the start is the floor, or the smallest value of the type 
 there is none. An ``int`` and a ``float`` too large to meet as floats are subtracted
 exactly and rounded down to an ``int`` (a start a little early re-reads, never skips); a
 ``Decimal`` minus a ``Decimal`` or ``int`` lag is exact, whatever the context precision
-(rounded down only past 10,000 digits).
+(rounded down only past 10,000 digits). A ``date`` minus a ``timedelta`` goes back whole
+days, rounding up (a 5-hour lag starts a day earlier). A ``str`` cursor takes a
+``timedelta`` lag only when it is ISO-8601 text (``resumable._iso_cursor``): the start is
+text in the same shape (separator, precision, ``Z`` or offset, or naive wall-clock time),
+rounded down, so that it sorts against the rows' text as the times do; the floor is
+compared as text. :func:`coerce_to_cursor` turns an aware datetime (Airflow's
+``data_interval_start``) into a cursor of another's family: a datetime, its date in its own
+zone, ISO text in the other's shape, or seconds since the epoch (an ``int`` floored, a
+``float``, or an exact ``Decimal``).
 
 What it does not do: a ``float`` lag on a ``Decimal`` cursor or a ``Decimal`` lag on a
 ``float`` one (refused, as are such cursors together), non-finite Decimals, naive
-datetimes (ambiguous across workers: refused), ``bool`` (an ``int`` by accident,
-refused), non-finite lags (refused). A datetime comes back with a fixed-offset
-``timezone``, not the ``ZoneInfo`` it was written with: equal instant and offset.
+datetimes (ambiguous across workers: refused; naive ISO text is allowed), ``bool`` (an
+``int`` by accident, refused), non-finite lags (refused), a lag on non-ISO text (refused).
+A datetime comes back with a fixed-offset ``timezone``, not the ``ZoneInfo`` it was
+written with: equal instant and offset.
 
 Known limits: without a floor, a datetime start below the range is ``datetime.min`` in
 the cursor's own time zone; rows in another zone whose instant is earlier still (the
-first hours of year 1) fall before it.
+first hours of year 1) fall before it. ISO text in the basic format, with nanoseconds or
+``+HHMM`` offsets cannot take a lag (see ``resumable._iso_cursor``).
 """
 
 from __future__ import annotations
 
 import math
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from decimal import MAX_EMAX, MIN_EMIN, ROUND_FLOOR, Context, Decimal
 from fractions import Fraction
 from typing import Any, Union
 
-from resumable._errors import CursorTypeError
+from resumable import _iso_cursor
+from resumable._errors import CursorError, CursorTypeError
 
-__all__ = ["CursorValue", "check_cursor", "check_lag", "compatible", "decode_cursor",
-           "encode_cursor", "family", "minus_lag", "window_start"]
+__all__ = ["CursorValue", "check_cursor", "check_lag", "coerce_to_cursor", "compatible",
+           "decode_cursor", "encode_cursor", "family", "minus_lag", "window_start"]
 
 CursorValue = Union[int, float, Decimal, str, datetime, date]  # noqa: UP007 (at runtime)
 
 _DECIMAL_DIGITS = 10_000  # a Decimal start needing more digits is rounded down
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def family(value: object) -> str:
@@ -121,18 +133,21 @@ def check_lag(lag: object, like: object = None) -> None:
     """Refuse a ``lag`` that is not a finite, non-negative timedelta or number.
 
     With ``like`` (a cursor value, e.g. ``initial``) the lag must also fit its type: a
-    ``timedelta`` for datetimes and dates, a number for numbers (an ``int`` or a
-    ``Decimal`` for a ``Decimal``, an ``int`` or a ``float`` for a ``float``). No
-    arithmetic is done,
-    so a cursor at the edge of its type's range (``datetime.min``) is fine.
+    ``timedelta`` for datetimes, dates and ISO-8601 text (refused for other text), a
+    number for numbers (an ``int`` or a ``Decimal`` for a ``Decimal``, an ``int`` or a
+    ``float`` for a ``float``). No arithmetic is done, so a cursor at the edge of its
+    type's range (``datetime.min``) is fine.
     """
     if like is not None:
         kind = family(like)
         if kind in ("datetime", "date") and not isinstance(lag, timedelta):
             raise CursorTypeError(f"lag must be a timedelta for a {type(like).__name__} "
                                   f"cursor, got {lag!r}")
-        if kind == "str" or (kind in ("number", "decimal")
-                             and not (_is_number(lag) and compatible(lag, like))):
+        if kind == "str" and isinstance(lag, timedelta):
+            if not _iso_cursor.is_iso(like):
+                raise _needs_iso(like)
+        elif kind == "str" or (kind in ("number", "decimal")
+                               and not (_is_number(lag) and compatible(lag, like))):
             raise CursorTypeError(f"lag {lag!r} cannot be taken from the "
                                   f"{type(like).__name__} cursor {like!r:.60}")
     if isinstance(lag, timedelta):
@@ -145,6 +160,11 @@ def check_lag(lag: object, like: object = None) -> None:
         raise TypeError(f"lag must be a timedelta or a number, got {lag!r}")
     if negative:
         raise ValueError(f"lag must not be negative, got {lag!r}")
+
+
+def _needs_iso(value: object) -> CursorTypeError:
+    return CursorTypeError(f"lag on a str cursor needs ISO-8601 text (like "
+                           f"2026-01-01T00:00:00Z or 2026-01-01), got {value!r:.80}")
 
 
 def _is_number(value: object) -> bool:
@@ -177,20 +197,36 @@ def _decimal_minus(value: Decimal, lag: Decimal) -> Decimal:
 
 def minus_lag(value: CursorValue, lag: object, floor: CursorValue | None = None
               ) -> CursorValue:
-    """``value - lag``, never below ``floor``; a timedelta for dates, a number for numbers.
+    """``value - lag``, never below ``floor``; a timedelta for dates, datetimes and ISO
+    text, a number for numbers.
 
-    A date or datetime result outside the type's range is ``floor`` (or the type's
-    smallest value). An ``int`` minus a ``float`` (or the reverse) too large to convert
-    is computed exactly and rounded down to an ``int``. A ``Decimal`` with an ``int`` or
-    a ``Decimal`` is a ``Decimal``, exact (see :func:`_decimal_minus`).
+    A date goes back whole days, rounding up. ISO text comes back in its own shape,
+    rounded down (``CursorTypeError`` for other text). A result below year 1 is ``floor``
+    (or the smallest value of the type, or of the text's shape). An ``int`` minus a
+    ``float`` (or the reverse) too large to convert is computed exactly and rounded down
+    to an ``int``. A ``Decimal`` with an ``int`` or a ``Decimal`` is a ``Decimal``, exact
+    (see :func:`_decimal_minus`).
     """
-    if isinstance(value, (datetime, date)):
+    result: CursorValue | None
+    if isinstance(value, str) and isinstance(lag, timedelta):
+        try:
+            result = _iso_cursor.minus(value, lag)
+        except ValueError:
+            raise _needs_iso(value) from None
+        if result is None:  # below year 1
+            return floor if floor is not None else _iso_cursor.lowest(value)
+    elif isinstance(value, (datetime, date)):
         if not isinstance(lag, timedelta):
             raise CursorTypeError(f"lag must be a timedelta for a {type(value).__name__} "
                                   f"cursor, got {lag!r}")
         try:
-            result: CursorValue = value - lag
-        except OverflowError:  # below year 1: below every floor there can be
+            if isinstance(value, datetime):
+                result = value - lag
+            else:
+                result = _iso_cursor.date_minus(value, lag)
+        except OverflowError:
+            result = None
+        if result is None:  # below year 1: below every floor there can be
             return floor if floor is not None else _lowest(value)
     elif _is_number(value) and _is_number(lag) and compatible(lag, value):
         if isinstance(value, Decimal) or isinstance(lag, Decimal):
@@ -218,3 +254,41 @@ def window_start(cursor: CursorValue, lag: object, floor: CursorValue | None = N
     if floor is not None and cursor < floor:  # type: ignore[operator]
         return floor
     return cursor
+
+
+def coerce_to_cursor(value: datetime, like: CursorValue | None, what: str) -> CursorValue:
+    """Aware ``value`` (e.g. Airflow's ``data_interval_start``, a pendulum ``DateTime``)
+    as a cursor of ``like``'s family.
+
+    A plain ``datetime`` with a fixed-offset ``timezone`` (same instant and offset) for a
+    datetime or None; its date in its own zone for a date; text in ``like``'s shape for
+    ISO-8601 text (rounded down; in ``like``'s offset, or its own wall-clock time when
+    ``like`` is naive); seconds since the epoch for a number: an ``int`` rounded down, a
+    ``float``, or a ``Decimal`` with exact microseconds. ``CursorTypeError`` for a naive
+    ``value``, non-ISO text or a ``like`` that cannot be a cursor.
+    """
+    offset = value.utcoffset() if isinstance(value, datetime) else None
+    if offset is None:
+        raise CursorTypeError(f"{what} must be a tz-aware datetime, got {value!r:.80}")
+    plain = datetime(value.year, value.month, value.day, value.hour, value.minute,
+                     value.second, value.microsecond, timezone(offset))
+    kind = "datetime" if like is None else _kind(like)
+    if kind == "datetime":
+        return plain
+    if kind == "date":
+        return plain.date()
+    if isinstance(like, str):
+        try:
+            return _iso_cursor.to_shape(plain, like)
+        except ValueError:
+            raise CursorTypeError(f"{what} ({plain.isoformat()}) cannot be written like the "
+                                  f"str cursor {like!r:.60}: it is not ISO-8601 text") from None
+        except OverflowError:
+            raise CursorError(f"{what} ({plain.isoformat()}) in the offset of {like!r:.60} "
+                              "falls outside years 1 to 9999") from None
+    micros = (plain - _EPOCH) // timedelta(microseconds=1)
+    if kind == "int":
+        return micros // 10**6
+    if kind == "float":
+        return micros / 10**6  # an int by an int: correctly rounded
+    return Decimal(f"{micros}E-6")
