@@ -18,6 +18,7 @@ from resumable._decorators import checkpoint, watermark
 from resumable._errors import (
     CheckpointMismatchError,
     CursorError,
+    CursorOrderError,
     CursorTypeError,
     JobConfigurationError,
     JobConfigurationTypeError,
@@ -44,6 +45,7 @@ __all__ = [
     "Checkpoint",
     "CheckpointMismatchError",
     "CursorError",
+    "CursorOrderError",
     "CursorTypeError",
     "JobConfigurationError",
     "JobConfigurationTypeError",

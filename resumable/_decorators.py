@@ -30,7 +30,8 @@ from resumable._checkpoint import Checkpoint, FlushPolicy
 from resumable._context import resolve_asset_store, resolve_task_store
 from resumable._cursor import CursorValue
 from resumable._injection import callable_name, decorate, describe, find_injected
-from resumable._window import OnMissing, WatermarkSpec, Window, is_rows, window_for
+from resumable._watermark_spec import Edge, LastValueFunc, OnMissing, RowOrder, WatermarkSpec
+from resumable._window import Window, is_rows, window_for
 from store_client import StoreClient, validate_key
 
 __all__ = ["checkpoint", "watermark"]
@@ -139,6 +140,9 @@ def watermark(asset: object, *, cursor: str | Callable[[Any], Any],
               primary_key: str | Sequence[str] | Callable[[Any], Any] | None = None,
               lag: Any = None, end: CursorValue | None = None,
               on_missing_cursor: OnMissing = "raise", key: str = "watermark",
+              last_value_func: LastValueFunc = max, range_start: Edge = "closed",
+              range_end: Edge = "open", row_order: RowOrder | None = None,
+              allow_external_schedulers: bool = False,
               store: StoreClient | None = None) -> Decorator:
     """Load incrementally: the asset's cursor advances only when the function returned.
 
@@ -148,12 +152,20 @@ def watermark(asset: object, *, cursor: str | Callable[[Any], Any],
     ``end``, ``filter(rows)`` and ``observe(rows)``. On return the stored cursor becomes
     the largest one observed (never the clock, never backwards) through compare-and-set;
     on an exception nothing is stored. ``end=`` runs a bounded backfill ``[initial,
-    end)`` that neither reads nor writes the stored cursor. Outside Airflow, a call may
-    pass ``asset_store=`` to use a given asset store.
+    end)`` that neither reads nor writes the stored cursor. As in dlt:
+    ``last_value_func`` (``max``, ``min`` or a callable), ``range_start``/``range_end``
+    (``"open"``/``"closed"``), ``row_order`` (``"asc"``/``"desc"``: ``filter`` stops at
+    the first row past the window) and ``allow_external_schedulers`` (inside Airflow, the
+    window is the run's data interval). Outside Airflow, a call may pass
+    ``asset_store=`` to use a given asset store.
     """
     name = _asset_name(asset)
-    spec = WatermarkSpec(cursor, initial, primary_key, lag, end,  # type: ignore[arg-type]
-                         on_missing_cursor, key)
+    spec = WatermarkSpec(
+        cursor, initial=initial,
+        primary_key=primary_key,  # type: ignore[arg-type]
+        lag=lag, end=end, on_missing_cursor=on_missing_cursor, key=key,
+        last_value_func=last_value_func, range_start=range_start, range_end=range_end,
+        row_order=row_order, allow_external_schedulers=allow_external_schedulers)
     client = _check_client(store, "@watermark")
 
     def wrap(fn: Callable[..., R]) -> Callable[..., R]:

@@ -7,7 +7,8 @@
      ├── CheckpointMismatchError (also LookupError)  the committed item is not in the iterable
      ├── CursorError                                 a row's cursor cannot be used
      │    ├── MissingCursorError (also LookupError)  a row has no cursor (on_missing_cursor="raise")
-     │    └── CursorTypeError    (also TypeError)    a cursor is not of the window's type
+     │    ├── CursorTypeError    (also TypeError)    a cursor is not of the window's type
+     │    └── CursorOrderError   (also ValueError)   rows break the row_order they declared
      ├── WatermarkConflictError                      the cursor kept changing under compare_and_set
      ├── JobConfigurationError  (also ValueError)    a mixin knob has a bad value
      │    └── JobConfigurationTypeError              a knob has the wrong type (also TypeError)
@@ -34,6 +35,7 @@ from typing import Any
 __all__ = [
     "CheckpointMismatchError",
     "CursorError",
+    "CursorOrderError",
     "CursorTypeError",
     "JobConfigurationError",
     "JobConfigurationTypeError",
@@ -155,6 +157,10 @@ class MissingCursorError(CursorError, LookupError):
 
 class CursorTypeError(CursorError, TypeError):
     """A cursor value is not of the window's cursor type (or is a naive datetime)."""
+
+
+class CursorOrderError(CursorError, ValueError):
+    """Rows came out of the ``row_order`` declared: stopping early could skip rows."""
 
 
 class WatermarkConflictError(ResumableError):

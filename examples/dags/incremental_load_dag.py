@@ -4,9 +4,10 @@ How it works: ``load_orders`` is ``@task(outlets=[orders])`` stacked on
 ``@watermark(orders, cursor="updated_at", primary_key="id")``. Airflow sees the function
 without its ``window`` parameter; the decorator opens the window on Airflow's own asset
 state store of ``orders`` (the task declares the asset as an outlet, which is what gives
-it that store), the function selects the rows with ``updated_at >= window.start`` and
-upserts the ones ``window.filter`` keeps, and the cursor advances to the largest
-``updated_at`` loaded only when the function returned. Airflow's asset store has no
+it that store), the function selects the rows in the window
+(``window.where(orders.c.updated_at)``) and upserts the ones ``window.filter`` keeps,
+and the cursor advances to the largest ``updated_at`` loaded only when the function
+returned. Airflow's asset store has no
 compare-and-set: it is emulated (read, compare, write), see
 ``store_client._airflow_context``; pass ``store=connect(url)`` to ``@watermark`` for an
 atomic cursor in a SQL store instead.
@@ -37,7 +38,7 @@ def load_orders(window: Window, source: str, target: str) -> dict[str, Any]:
     source_db, target_db = engine_for(source), engine_for(target)
     try:
         create_tables(target_db, orders_copy)
-        query = (select(orders).where(orders.c.updated_at >= window.start)
+        query = (select(orders).where(window.where(orders.c.updated_at))
                  .order_by(orders.c.updated_at, orders.c.id))
         with source_db.connect() as conn:
             rows = conn.execute(query).mappings().all()

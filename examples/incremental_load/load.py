@@ -9,7 +9,8 @@ Usage::
 
 How it works: :func:`load_orders` is decorated with ``@watermark("orders",
 cursor="updated_at", primary_key="id", initial=INITIAL)``. It selects the source rows
-with ``updated_at >= window.start`` ordered by ``updated_at`` (a closed start: rows
+in the window (``window.where(orders.c.updated_at)``: ``updated_at >= window.start``)
+ordered by ``updated_at`` (a closed start: rows
 sharing the stored cursor's timestamp are read again and ``window.filter`` drops those
 whose id was loaded at that cursor), then upserts the kept rows into the target in ONE
 transaction (``loads = loads + 1`` on conflict) and returns how many it wrote. The
@@ -92,9 +93,7 @@ def build_loader(lag: timedelta | None = None) -> Callable[..., int]:
     def load_orders(window: Window, source: Engine, target: Engine,
                     pacing: Pacing = Pacing(), progress: Progress = _quiet) -> int:
         """Copy the orders changed since the window's start; return how many were written."""
-        query = select(orders).where(orders.c.updated_at >= window.start)
-        if window.end is not None:
-            query = query.where(orders.c.updated_at < window.end)
+        query = select(orders).where(window.where(orders.c.updated_at))
         with source.connect() as conn:
             rows = conn.execute(query.order_by(orders.c.updated_at, orders.c.id)).mappings().all()
         progress(f"selected {len(rows)} rows since {window.start.isoformat()}")

@@ -32,7 +32,7 @@ from datetime import datetime
 from pathlib import Path
 
 from examples.incremental_load.load import Pacing, run_load
-from resumable._window import WatermarkSpec
+from resumable._window import State, WatermarkSpec
 from tests.examples.incremental_support import (
     Databases,
     LoadProcess,
@@ -92,9 +92,9 @@ def skipped_for_good(dbs: Databases, source: dict[int, datetime]) -> set[int]:
     watermark = stored(dbs.store)
     if watermark is None:
         return set()
-    cursor, boundary = datetime.fromisoformat(watermark["cursor"]), set(watermark["boundary"])
-    return {i for i, at in source.items()
-            if at < cursor or (at == cursor and IDENTITY.identity_of({"id": i}) in boundary)}
+    state = State.decode(watermark)
+    return {i for i, at in source.items() if at < state.cursor or (
+        at == state.cursor and state.boundary.knows(IDENTITY.identity_of({"id": i})))}
 
 
 def _landed(code: int, last: str, moved: bool, gained: bool) -> str:
