@@ -144,7 +144,9 @@ class Window:
         lo_closed, hi_open = spec.range_start == "closed", spec.range_end == "open"
         stored = self.stored
         known = stored.boundary.ids if stored is not None and spec.dedups else frozenset()
-        at = stored.cursor if stored is not None and known else MISSING
+        at = self._keyed(stored.cursor) if stored is not None and known else None
+        # Rows up to ``low`` need the start and boundary checks; the rest skip both.
+        low = at if at is not None and (lo is None or at >= lo) else lo
         ordered = spec.row_order is not None
         forward = (spec.row_order == "asc") == (spec.last_value_func is not min)
         stop_start, stop_end = keep and ordered and not forward, keep and ordered and forward
@@ -177,17 +179,18 @@ class Window:
                         self._out_of_order(value, self._unkeyed(prev))
                     prev = k
                 if keep:
-                    if lo is not None and (k < lo if lo_closed else k <= lo):
-                        if stop_start:
-                            self.exhausted = True
-                            break
-                        continue
+                    if low is not None and k <= low:
+                        if lo is not None and (k < lo if lo_closed else k <= lo):
+                            if stop_start:
+                                self.exhausted = True
+                                break
+                            continue
+                        if k == at and spec.identity_of(row) in known:
+                            continue
                     if hi is not None and (k >= hi if hi_open else k > hi):
                         if stop_end:
                             self.exhausted = True
                             break
-                        continue
-                    if known and value == at and spec.identity_of(row) in known:
                         continue
                     append(row)
                 if mx is None or k > mx:
