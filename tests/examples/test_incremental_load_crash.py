@@ -93,8 +93,10 @@ def skipped_for_good(dbs: Databases, source: dict[int, datetime]) -> set[int]:
     if watermark is None:
         return set()
     state = State.decode(watermark)
-    return {i for i, at in source.items() if at < state.cursor or (
-        at == state.cursor and state.boundary.knows(IDENTITY.identity_of({"id": i})))}
+    cursor = state.cursor
+    assert isinstance(cursor, datetime)
+    return {i for i, at in source.items() if at < cursor or (
+        at == cursor and state.boundary.knows(IDENTITY.identity_of({"id": i})))}
 
 
 def _landed(code: int, last: str, moved: bool, gained: bool) -> str:
