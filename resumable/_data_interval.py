@@ -10,8 +10,10 @@ success (never backwards), so runs chain and the opt-in can be switched off late
 backfill neither reads nor writes it.
 
 What it does not do: import Airflow (the context is any mapping), or use an interval
-with a missing edge (a manual run of a DAG without a timetable interval): the window is
-then the usual stored-cursor one.
+with a missing edge (a manual run of a DAG without a timetable interval) or an empty one
+(``start == end``: what Airflow 3's default ``CronTriggerTimetable`` gives every run of a
+``schedule="@daily"`` DAG): the window is then the usual stored-cursor one. A DAG that
+wants intervals uses ``CronDataIntervalTimetable`` (or ``DeltaDataIntervalTimetable``).
 """
 
 from __future__ import annotations
@@ -50,10 +52,10 @@ def _run_type(context: Mapping[str, Any]) -> str:
 
 
 def data_interval(context: Mapping[str, Any] | None) -> DataInterval | None:
-    """The context's data interval, or None when it has none (or no context)."""
+    """The context's data interval, or None when it has none, an empty one, or no context."""
     if context is None:
         return None
     start, end = context.get("data_interval_start"), context.get("data_interval_end")
-    if start is None or end is None:
+    if start is None or end is None or start == end:
         return None
     return DataInterval(start, end, backfill=_run_type(context) == "backfill")

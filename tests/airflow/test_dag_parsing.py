@@ -11,8 +11,9 @@ import pytest
 from tests.support.airflow_env import AirflowHome
 
 DAG_IDS = ["resumable_databricks", "resumable_databricks_deferrable", "resumable_emr",
-           "resumable_incremental_load", "resumable_livy", "resumable_mapped",
-           "resumable_paginated_ingest", "resumable_spark", "resumable_spark_deferrable"]
+           "resumable_incremental_load", "resumable_interval_load", "resumable_livy",
+           "resumable_mapped", "resumable_paginated_ingest", "resumable_spark",
+           "resumable_spark_deferrable"]
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +40,8 @@ def test_operators_are_the_resumable_ones(parsed: dict[str, Any]) -> None:
     ("resumable_paginated_ingest.ingest_pages", "_PythonDecoratedOperator",
      "(server: 'str', target: 'str') -> 'dict[str, Any]'", ["server", "target"]),
     ("resumable_incremental_load.load_orders", "_PythonDecoratedOperator",
+     "(source: 'str', target: 'str') -> 'dict[str, Any]'", ["source", "target"]),
+    ("resumable_interval_load.load_orders_by_day", "_PythonDecoratedOperator",
      "(source: 'str', target: 'str') -> 'dict[str, Any]'", ["source", "target"]),
     # mapped: the arguments are bound at expansion, per map index
     ("resumable_mapped.ingest_partition", "DecoratedMappedOperator",

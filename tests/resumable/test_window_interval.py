@@ -99,6 +99,13 @@ def test_without_an_interval_the_window_is_the_stored_cursor_one(assets: AssetSt
     assert load(assets, {}, [*orders(0, 5), {"id": 9, "at": D1 + DAY}]) == [9]
 
 
+def test_an_empty_interval_is_no_interval(assets: AssetStore) -> None:
+    """Airflow 3's default cron timetable gives every run start == end: not a window."""
+    load(assets, None, orders(0, 5))
+    assert data_interval(context(D1, D1)) is None
+    assert load(assets, context(D1, D1), [*orders(0, 5), {"id": 7, "at": D1 + DAY}]) == [7]
+
+
 def test_without_the_opt_in_the_interval_is_ignored(assets: AssetStore) -> None:
     w = open_window(assets, cursor="at", initial=D1, context=context(D1 + DAY, D1 + 2 * DAY))
     assert (w.start, w.end) == (D1, None)
