@@ -8,14 +8,22 @@ How it works: :class:`JobHooks` holds the knobs (class attributes, checked by
 overrides hooks on its own class; ``ResumableJobMixin`` inherits these through
 ``_job_steps.JobSteps``.
 
+The four hooks no default can guess (``submit_job``, ``get_job_status``,
+``is_job_active``, ``is_job_succeeded``) must be implemented, as in Airflow's mixin: a
+class missing any of them cannot be instantiated, and the ``TypeError`` names each one.
+The first two are ``abc`` abstract methods (type checkers see them too); setting
+``active_states`` / ``succeeded_states`` on the class implements the predicates (a
+membership test), so those are checked when the class is instantiated.
+
 What it does not do: decide or store anything (``_job_decision``, ``_job_steps``).
 """
 
 from __future__ import annotations
 
+import abc
 import asyncio
 from collections.abc import Collection
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from resumable._job_decision import StatusKind
 from resumable._job_hooks import classify_status
@@ -23,10 +31,27 @@ from resumable._job_knobs import knob_values
 from resumable._polling import DEFAULT_MAX_UNKNOWN, poll_until_done
 from resumable._transient import is_transient_error
 
-__all__ = ["JobHooks"]
+__all__ = ["JobHooks", "missing_hooks"]
 
 
-class JobHooks:
+_Hooks = TypeVar("_Hooks", bound="JobHooks")
+
+
+#: The predicates a class attribute of states can implement: hook -> that attribute.
+_SHORTCUTS = {"is_job_active": "active_states", "is_job_succeeded": "succeeded_states"}
+
+
+def missing_hooks(cls: type) -> list[str]:
+    """The hooks ``cls`` still has to implement, each with how (sorted)."""
+    missing = set(getattr(cls, "__abstractmethods__", ()))
+    for name, states in _SHORTCUTS.items():
+        if getattr(cls, name) is getattr(JobHooks, name) and getattr(cls, states) is None:
+            missing.add(name)
+    return [f"{name} (or set {_SHORTCUTS[name]})" if name in _SHORTCUTS else name
+            for name in sorted(missing)]
+
+
+class JobHooks(abc.ABC):
     """Knobs and hooks, with their defaults (see ``ResumableJobMixin``)."""
 
     #: Statuses the default predicates test membership in (None: implement the method).
@@ -55,6 +80,15 @@ class JobHooks:
     max_unknown_statuses: int = DEFAULT_MAX_UNKNOWN
     idempotency_token: str | None = None
 
+    def __new__(cls: type[_Hooks], *args: Any, **kwargs: Any) -> _Hooks:
+        """Refuse a class with hooks left to implement, naming each (``TypeError``)."""
+        missing = missing_hooks(cls)
+        if missing:
+            raise TypeError(f"{cls.__name__} cannot be instantiated: implement "
+                            f"{', '.join(missing)}")
+        return super().__new__(cls)
+
+    @abc.abstractmethod
     def submit_job(self, context: Any) -> Any:
         """Submit the job; return its ID. Use ``self.idempotency_token`` if the system can.
 
@@ -64,6 +98,7 @@ class JobHooks:
         """
         raise NotImplementedError(f"{type(self).__name__} must implement submit_job")
 
+    @abc.abstractmethod
     def get_job_status(self, external_id: Any, context: Any) -> Any:
         """The job's current status; raise ``JobNotFoundError`` if the system has no such job."""
         raise NotImplementedError(f"{type(self).__name__} must implement get_job_status")
@@ -109,6 +144,7 @@ class JobHooks:
 
     def cancel_job(self, external_id: Any, context: Any) -> None:
         """Cancel the job (used by ``on_kill`` when ``cancel_on_kill``). Default: nothing."""
+        return None
 
     def get_job_result(self, external_id: Any, context: Any) -> Any:
         """What ``execute`` returns once the job succeeded. Default: None."""
@@ -116,6 +152,7 @@ class JobHooks:
 
     def on_job_finished(self, external_id: Any, result: Any, context: Any) -> None:
         """Called once when the job succeeded, whichever path found it. Default: nothing."""
+        return None
 
     def _classify(self, status: Any) -> StatusKind:
         """The status as the predicates classify it (an error in one is a ``JobHookError``)."""

@@ -330,9 +330,30 @@ def test_state_sets_replace_the_predicates(store: TaskStore) -> None:
     assert len(jobs.submissions) == 1  # WEIRD was unknown, not failed
 
 
-def test_missing_predicates_say_what_to_implement() -> None:
+def test_missing_hooks_are_named_when_the_class_is_instantiated() -> None:
     class Bare(ResumableJobMixin):
         pass
 
-    with pytest.raises(NotImplementedError, match="is_job_active or set active_states"):
-        Bare().is_job_active("x")
+    with pytest.raises(TypeError, match=r"Bare cannot be instantiated: implement "
+                       r"get_job_status, is_job_active \(or set active_states\), "
+                       r"is_job_succeeded \(or set succeeded_states\), submit_job"):
+        Bare()
+    with pytest.raises(TypeError, match="ResumableJobMixin cannot be instantiated"):
+        ResumableJobMixin()
+
+    class HalfStates(ResumableJobMixin):
+        active_states = ("RUNNING",)
+
+        def submit_job(self, context: Any) -> Any:
+            return 1
+
+        def get_job_status(self, external_id: Any, context: Any) -> Any:
+            return "RUNNING"
+
+    with pytest.raises(TypeError, match=r"implement is_job_succeeded \(or set"):
+        HalfStates()
+
+    class Complete(HalfStates):
+        succeeded_states = ("DONE",)
+
+    assert Complete().is_job_succeeded("DONE") and Complete().is_job_active("RUNNING")

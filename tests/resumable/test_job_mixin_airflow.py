@@ -96,10 +96,18 @@ class PlainSubmitter(ResumableJobMixin):
     """A plain-class operator, as the examples write them, with keywords of its own."""
 
     external_id_key = "plain_job_id"
+    active_states = ("RUNNING",)
+    succeeded_states = ("DONE",)
 
     def __init__(self, *, host: str, run_name: str = "r", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.host, self.run_name = host, run_name
+
+    def submit_job(self, context: Any) -> Any:
+        return f"{self.host}/{self.run_name}"
+
+    def get_job_status(self, external_id: Any, context: Any) -> Any:
+        return "DONE"
 
 
 def test_a_plain_operator_mixed_with_baseoperator_can_be_mapped(airflow_sdk: Any) -> None:

@@ -124,11 +124,21 @@ def test_aws_shaped_responses_need_a_mapping_error() -> None:
                                        "ResponseMetadata": {"HTTPStatusCode": 400}}))
 
 
-def test_the_mixin_hook_uses_it_and_can_be_widened() -> None:
-    assert ResumableJobMixin().is_transient_error(httpx.ConnectError("x"))
-    assert not ResumableJobMixin().is_transient_error(KeyError("x"))
+class Minimal(ResumableJobMixin):
+    active_states, succeeded_states = ("RUNNING",), ("DONE",)
 
-    class Wider(ResumableJobMixin):
+    def submit_job(self, context: object) -> str:
+        return "j"
+
+    def get_job_status(self, external_id: object, context: object) -> str:
+        return "DONE"
+
+
+def test_the_mixin_hook_uses_it_and_can_be_widened() -> None:
+    assert Minimal().is_transient_error(httpx.ConnectError("x"))
+    assert not Minimal().is_transient_error(KeyError("x"))
+
+    class Wider(Minimal):
         def is_transient_error(self, error: BaseException) -> bool:
             return isinstance(error, ValueError) or super().is_transient_error(error)
 
