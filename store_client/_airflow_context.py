@@ -20,9 +20,22 @@ back to the smaller of two concurrent runs' values (the next run re-reads rows; 
 skipped), never past rows not loaded; for a claim on a task store, two tries can both
 believe they won. Pass ``store=connect(...)`` for an atomic one on our SQL store.
 
+Minimal accessors: tests (Airflow's own and users') often fake the store with an object
+offering only ``get(key)`` and ``set(key, value)``. Each wrapper reads the accessor's
+signatures once, when it is made (``inspect.signature``; one it cannot read, as some C
+callables', counts as the full interface, as does a ``Mock``'s ``*args, **kwargs``), and adapts:
+``get``'s ``default`` is passed only to a ``get`` with a second positional parameter (or
+``*args``); otherwise ``get(key)`` is called and a None it returns reads as ``default``.
+``retention`` is passed only to a ``set`` with a ``retention`` parameter (or
+``**kwargs``); otherwise the value keeps whatever retention that store applies, and ours
+is validated and then dropped. Without ``delete``, deleting writes None to a key that
+holds a value (an absent key is left alone), so such a store keeps the key with a null
+value, which ``get`` reads as absent; this read-then-write is not atomic either.
+
 What it does not do: ``items`` (Airflow's accessors cannot list keys; use the REST API
-backend or ``airflow`` CLI) or ``clear(all_map_indices=True)``; both raise
-``StoreBackendError``. Async twins run the accessor's sync methods in a worker thread.
+backend or ``airflow`` CLI), ``clear(all_map_indices=True)``, or ``clear`` on an accessor
+without one; these raise ``StoreBackendError``. Async twins run the accessor's sync
+methods in a worker thread.
 """
 
 from __future__ import annotations
@@ -30,6 +43,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import inspect
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from datetime import timedelta
@@ -85,6 +99,32 @@ def _airflow_never_expire() -> timedelta:
     return result
 
 
+def _parameters(method: Any) -> list[inspect.Parameter] | None:
+    """``method``'s parameters, or None when its signature cannot be read."""
+    try:
+        return list(inspect.signature(method).parameters.values())
+    except (TypeError, ValueError):  # a C callable, a Mock's odd __signature__, no method
+        return None
+
+
+def _takes_default(get: Any) -> bool:
+    """Whether ``get`` takes ``default`` as its second positional argument."""
+    params = _parameters(get)
+    if params is None:
+        return True
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) >= 2 or any(p.kind is p.VAR_POSITIONAL for p in params)
+
+
+def _takes_retention(set_: Any) -> bool:
+    """Whether ``set_`` takes a ``retention=`` keyword."""
+    params = _parameters(set_)
+    if params is None:
+        return True
+    return any(p.kind is p.VAR_KEYWORD or (p.name == "retention" and p.kind in (
+        p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)) for p in params)
+
+
 @contextlib.contextmanager
 def _translated(action: str) -> Iterator[None]:
     """Translate what Airflow's accessor raises into the ``StoreError`` tree."""
@@ -102,12 +142,17 @@ def _translated(action: str) -> Iterator[None]:
 
 
 class _AccessorStore:
-    """What both wrappers share: validation, translation, get/delete/clear and async twins."""
+    """What both wrappers share: validation, translation, get/delete/clear and async twins.
+
+    What the accessor offers is read once, here (module doc: minimal accessors)."""
 
     def __init__(self, accessor: Any, what: str, max_value_bytes: int) -> None:
         self._accessor = accessor
         self._what = what
         self._max_value_bytes = max_value_bytes
+        self._get_takes_default = _takes_default(getattr(accessor, "get", None))
+        self._has_delete = callable(getattr(accessor, "delete", None))
+        self._has_clear = callable(getattr(accessor, "clear", None))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._accessor!r})"
@@ -115,15 +160,36 @@ class _AccessorStore:
     def _check(self, key: str, value: object) -> None:
         encode_value(validate_key(key), value, self._max_value_bytes)
 
+    def _read(self, key: str, default: Any) -> Any:
+        """The accessor's ``get``, its None read as ``default`` if it takes none."""
+        if self._get_takes_default:
+            return self._accessor.get(key, default)
+        value = self._accessor.get(key)
+        return default if value is None else value
+
     def get(self, key: str, default: Any = None) -> JsonValue | Any:
         """The value stored under ``key``, or ``default``."""
         with _translated(f"get {key!r} from {self._what}"):
-            return self._accessor.get(validate_key(key), default)
+            return self._read(validate_key(key), default)
 
     def delete(self, key: str) -> None:
-        """Delete ``key``; deleting an absent key does nothing."""
+        """Delete ``key``; deleting an absent key does nothing.
+
+        An accessor without ``delete`` gets None written to a key holding a value.
+        """
         with _translated(f"delete {key!r} from {self._what}"):
-            self._accessor.delete(validate_key(key))
+            checked = validate_key(key)
+            if self._has_delete:
+                self._accessor.delete(checked)
+            elif self._read(checked, None) is not None:
+                self._accessor.set(checked, None)
+
+    def _clear(self) -> None:
+        if not self._has_clear:
+            raise StoreBackendError(f"clear {self._what}: the accessor "
+                                    f"{type(self._accessor).__name__} has no clear()")
+        with _translated(f"clear {self._what}"):
+            self._accessor.clear()
 
     async def aget(self, key: str, default: Any = None) -> JsonValue | Any:
         """Async :meth:`get`."""
@@ -157,15 +223,22 @@ class AirflowTaskStore(_AccessorStore):
     def __init__(self, accessor: Any, scope: TaskScope | None, max_value_bytes: int) -> None:
         super().__init__(accessor, "Airflow's task state store", max_value_bytes)
         self.scope = scope
+        self._set_takes_retention = _takes_retention(getattr(accessor, "set", None))
 
     def set(self, key: str, value: JsonValue, *, retention: timedelta | None = None) -> None:
-        """Write ``key``; ``NEVER_EXPIRE`` (or an equal copy) never expires."""
+        """Write ``key``; ``NEVER_EXPIRE`` (or an equal copy) never expires.
+
+        An accessor whose ``set`` takes no ``retention`` applies its own (module doc).
+        """
         self._check(key, value)
         checked = validate_retention(retention)
         if checked is not None and is_never_expire(checked):
             checked = _airflow_never_expire()
         with _translated(f"set {key!r} in {self._what}"):
-            self._accessor.set(key, value, retention=checked)
+            if self._set_takes_retention:
+                self._accessor.set(key, value, retention=checked)
+            else:
+                self._accessor.set(key, value)
 
     async def aset(self, key: str, value: JsonValue, *,
                    retention: timedelta | None = None) -> None:
@@ -189,8 +262,7 @@ class AirflowTaskStore(_AccessorStore):
         if all_map_indices:
             raise StoreBackendError("Airflow's in-task accessor clears one map index only; "
                                     "use the REST API backend for all_map_indices=True")
-        with _translated(f"clear {self._what}"):
-            self._accessor.clear()
+        self._clear()
 
     async def aclear(self, *, all_map_indices: bool = False) -> None:
         """Async :meth:`clear`."""
@@ -217,8 +289,7 @@ class AirflowAssetStore(_AccessorStore):
 
     def clear(self) -> None:
         """Delete every key of the asset."""
-        with _translated(f"clear {self._what}"):
-            self._accessor.clear()
+        self._clear()
 
     async def aclear(self) -> None:
         """Async :meth:`clear`."""
@@ -239,9 +310,12 @@ def _task_instance(context: Mapping[str, Any]) -> Any:
 
 
 def _scope_of(ti: Any, accessor: Any) -> TaskScope | None:
+    fields = ("dag_id", "run_id", "task_id")
     source = ti if ti is not None else getattr(accessor, "_scope", None)
-    if source is None or not all(hasattr(source, f) for f in ("dag_id", "run_id", "task_id")):
+    if source is None or not all(hasattr(source, f) for f in fields):
         return None
+    if ti is None and not all(isinstance(getattr(source, f), str) for f in fields):
+        return None  # a fake's (a Mock's) ``_scope`` is no task instance's scope
     map_index = getattr(source, "map_index", -1)
     return TaskScope(source.dag_id, source.run_id, source.task_id,
                      map_index if isinstance(map_index, int) else -1)
