@@ -7,6 +7,7 @@
 - :func:`watermark`: an incremental load's cursor advances only when the load returned,
   to the largest cursor it saw, never backwards (:class:`Window`).
 - :func:`open_checkpoint` and :func:`open_window`: the same without a decorator.
+- :func:`set_metrics_hook`: the mixin's ``resumable_job.*`` counters, outside Airflow too.
 
 Errors form one tree under :class:`ResumableError` (see ``resumable._errors``).
 """
@@ -36,6 +37,7 @@ from resumable._errors import (
     WatermarkConflictError,
 )
 from resumable._job_mixin import ResumableJobMixin, idempotency_token_for
+from resumable._observe import set_metrics_hook
 from resumable._resume_api import ResumeAction, ResumeDecision
 from resumable._window import Window, open_window
 
@@ -69,5 +71,6 @@ __all__ = [
     "idempotency_token_for",
     "open_checkpoint",
     "open_window",
+    "set_metrics_hook",
     "watermark",
 ]

@@ -10,8 +10,11 @@ error (exit status 2), never a new, empty store. ``demo --run-seconds`` takes mo
 0 and at most 600 seconds. Errors and exit statuses are those of ``store_client``'s
 command (``store_client.cli_main``; see ``resumable --help``).
 
+``jobs --dag D --run R --status S`` narrows the list (``S`` is a status or a phase).
+
 What it does not do: ask the external systems for live statuses; it shows what the
-store holds (the status the last try saw).
+store holds (the last status a try saw, recorded each time it changed while polling).
+It lists our stores, not yet Airflow's own task state tables.
 """
 
 from __future__ import annotations
@@ -48,6 +51,10 @@ def _run_seconds(text: str) -> float:
 def _extend(sub: Any, common: argparse.ArgumentParser) -> None:
     jobs = sub.add_parser("jobs", parents=[common],
                           help="list every external job tracked by ResumableJobMixin")
+    jobs.add_argument("--dag", help="only the jobs of this DAG id")
+    jobs.add_argument("--run", help="only the jobs of this run id")
+    jobs.add_argument("--status", help="only the jobs whose last known status is this "
+                      "(or whose phase is: submitting, submitted, failed, finished)")
     jobs.set_defaults(handler=_jobs)
     demo = sub.add_parser("demo", parents=[common], help="kill a worker mid-job and watch the "
                           "retry reattach (about 15 s)")
@@ -75,10 +82,19 @@ def _age(since: str | None, now: datetime) -> str:
     return format_duration(timedelta(seconds=seconds - seconds % unit))
 
 
-def tracked_jobs(url: str | None) -> list[dict[str, Any]]:
-    """Every job record in the store at ``url``, as dicts, oldest row first.
+def _wanted(row: dict[str, Any], dag: str | None, run: str | None,
+            status: str | None) -> bool:
+    return ((dag is None or row["dag_id"] == dag) and (run is None or row["run_id"] == run)
+            and (status is None or status in (str(row["status"]), row["phase"])))
 
-    Never creates a store: a missing one raises ``ConfigurationError``.
+
+def tracked_jobs(url: str | None, *, dag: str | None = None, run: str | None = None,
+                 status: str | None = None) -> list[dict[str, Any]]:
+    """The job records in the store at ``url``, as dicts, oldest row first; only those
+    of ``dag`` / ``run`` / with that last known ``status`` (or phase) when given.
+
+    Never creates a store: a missing one raises ``ConfigurationError``. The status is
+    the last one a try saw: recorded whenever it changed while the job was polled.
     """
     now = datetime.now(timezone.utc)
     with connect(url, create=False) as client:
@@ -97,11 +113,11 @@ def tracked_jobs(url: str | None) -> list[dict[str, Any]]:
                 "phase": record.phase, "generation": record.generation,
                 "token": record.token, "submitted_at": record.submitted_at,
                 "age": _age(record.submitted_at or record.updated_at, now)})
-    return rows
+    return [row for row in rows if _wanted(row, dag, run, status)]
 
 
 def _jobs(args: argparse.Namespace) -> int:
-    rows = tracked_jobs(args.url)
+    rows = tracked_jobs(args.url, dag=args.dag, run=args.run, status=args.status)
     if args.json:
         print(json.dumps(rows))
         return 0

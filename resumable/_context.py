@@ -8,8 +8,12 @@ How it works, in order:
 2. ``context["task_state_store"]`` (Airflow 3.3), or the older draft name
    ``context["task_state"]``: Airflow's own accessor;
 3. a task instance in ``context["ti"]`` / ``context["task_instance"]`` (older Airflow,
-   or Airflow without a state store): a ``TaskScope`` built from it, on the default
-   store of ``store_client.connect()`` (one client per process).
+   or Airflow without a state store): a ``TaskScope`` built from it, on the store
+   configured by ``RESUMABLE_STORE_URL`` (one client per process). Without that variable
+   there is no store: the embedded default is a per-machine SQLite file, and a retry may
+   run on another machine, so it is never used silently inside Airflow. The mixin then
+   runs without crash recovery, with Airflow's warning (:func:`find_task_store` gives
+   None); the decorators raise ``NoTaskStoreError``.
 
 The task scope (for idempotency tokens) comes from the store's ``scope`` attribute when
 it has one, else from the task instance; it is ``None`` when neither exists.
@@ -28,13 +32,22 @@ What it does not do: build scopes from a DAG run alone.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from resumable._errors import NoTaskStoreError
-from store_client import AssetScope, AssetStore, StoreClient, TaskScope, TaskStore, from_context
+from store_client import (
+    ENV_STORE_URL,
+    AssetScope,
+    AssetStore,
+    StoreClient,
+    TaskScope,
+    TaskStore,
+    from_context,
+)
 from store_client import default_client as store_client_default
 
 __all__ = [
@@ -43,6 +56,7 @@ __all__ = [
     "clear_number_from_context",
     "current_airflow_context",
     "default_client",
+    "find_task_store",
     "resolve_asset_store",
     "resolve_task_store",
     "scope_from_context",
@@ -88,15 +102,26 @@ def scope_from_task_instance(ti: Any) -> TaskScope:
                      map_index if isinstance(map_index, int) else -1)
 
 
-def task_store_from_context(context: Mapping[str, Any]) -> TaskStoreLike:
-    """The task store for ``context`` (see the module docstring for the order)."""
+def _has_get_set(store: object) -> bool:
+    return callable(getattr(store, "get", None)) and callable(getattr(store, "set", None))
+
+
+def find_task_store(context: Mapping[str, Any]) -> TaskStoreLike | None:
+    """The task store for ``context`` (the module docstring's order), or None if none.
+
+    An accessor needs only ``get`` and ``set``; ``delete`` and ``retention=`` are used
+    when it offers them (``store_client.from_context`` adapts).
+    """
+    if not isinstance(context, Mapping):
+        raise NoTaskStoreError(f"the context must be a mapping (Airflow's context or a "
+                               f"dict), got {type(context).__name__}")
     for name in _ACCESSOR_KEYS:
         store = context.get(name)
         if store is not None:
-            if not isinstance(store, TaskStoreLike):
+            if not _has_get_set(store):
                 raise NoTaskStoreError(
                     f"context[{name!r}] is a {type(store).__name__}, which has no "
-                    "get/set/delete; pass a store_client TaskStore")
+                    "get/set; pass a store_client TaskStore")
             if isinstance(store, TaskStore):
                 return store
             # Airflow's accessor (or one shaped like it): wrapped so that values are
@@ -104,8 +129,21 @@ def task_store_from_context(context: Mapping[str, Any]) -> TaskStoreLike:
             wrapped: TaskStoreLike = from_context(context).task_store
             return wrapped
     ti = _task_instance(context)
-    if ti is not None:
+    if ti is not None and os.environ.get(ENV_STORE_URL):
         return default_client().task_store(scope_from_task_instance(ti))
+    return None
+
+
+def task_store_from_context(context: Mapping[str, Any]) -> TaskStoreLike:
+    """The task store for ``context``; ``NoTaskStoreError`` saying how to give one."""
+    store = find_task_store(context)
+    if store is not None:
+        return store
+    if _task_instance(context) is not None:
+        raise NoTaskStoreError(
+            "this Airflow task has no task state store (Airflow before 3.3?) and "
+            f"{ENV_STORE_URL} is not set: set it to a store every worker reaches "
+            "(postgresql+psycopg://...), or pass task_store=")
     raise NoTaskStoreError(
         "no task store in the context: outside Airflow pass "
         "{'task_store': connect().task_store(TaskScope(dag, run, task))}")

@@ -117,7 +117,8 @@ class Claimer:
     """The claim of one try on one task store (the I/O around :func:`may_claim`)."""
 
     def __init__(self, store: Any, external_id_key: str, owner: str, timeout: float, *,
-                 atomic: bool = True, clock: Clock = time.time) -> None:
+                 atomic: bool = True, clock: Clock = time.time,
+                 on_lost: Callable[[], None] | None = None) -> None:
         self.store = store
         self.key = claim_key(external_id_key)
         self.owner = owner
@@ -125,6 +126,7 @@ class Claimer:
         self.atomic = atomic  # False: the store only emulates compare_and_set
         self.clock = clock
         self.host = socket.gethostname()
+        self.on_lost = on_lost  # told when another try takes the claim over
 
     def current(self) -> Claim | None:
         """The stored claim, if any."""
@@ -180,8 +182,11 @@ class Claimer:
                 raw = self.store.get(self.key)
                 held = Claim.load(raw)
                 if held is None or held.owner != self.owner:
-                    _log.warning("another try took over the claim on %s while this one was "
-                                 "submitting", self.key)
+                    if self.on_lost is not None:
+                        self.on_lost()
+                    else:
+                        _log.warning("another try took over the claim on %s while this "
+                                     "one was submitting", self.key)
                     return
                 with contextlib.suppress(Exception):  # a missed beat only ages the claim
                     self._write(raw, self._mine(generation))

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any, ClassVar, TypeVar
 
 from resumable._job_decision import StatusKind
@@ -160,15 +160,25 @@ class JobHooks(abc.ABC):
                                is_succeeded=self.is_job_succeeded,
                                is_failed=self.is_job_failed)
 
+    #: Told each status the default poll sees (the mixin records changes: ``_job_steps``).
+    _status_listener: Callable[[Any], None] | None = None
+
+    def _heard(self, status: Any) -> Any:
+        listener = self._status_listener
+        if listener is not None:
+            listener(status)
+        return status
+
     def poll_until_complete(self, external_id: Any, context: Any) -> Any:
         """Wait for the job to end; return its final status, raise ``JobFailedError``.
 
         Asks ``get_job_status`` every ``poll_interval`` seconds while active; transient
         lookup errors and unknown statuses back off exponentially up to
         ``poll_max_interval``; gives up after ``poll_timeout`` seconds, or with no
-        timeout after ``max_unknown_statuses`` unknown statuses in a row.
+        timeout after ``max_unknown_statuses`` unknown statuses in a row. Each new
+        status is recorded beside the job ID as it is seen (``resumable jobs`` shows it).
         """
-        return poll_until_done(lambda: self.get_job_status(external_id, context),
+        return poll_until_done(lambda: self._heard(self.get_job_status(external_id, context)),
                                self._classify, external_id=external_id,
                                interval=self.poll_interval, timeout=self.poll_timeout,
                                max_interval=self.poll_max_interval,

@@ -46,7 +46,7 @@ import logging
 from typing import Any
 
 from resumable._airflow_init import install_plain_init
-from resumable._context import scope_from_context, task_store_from_context
+from resumable._context import find_task_store, scope_from_context
 from resumable._deferral import complete_deferred, execute_deferrable
 from resumable._errors import TooManyResubmitsError
 from resumable._job_decision import Action, StatusKind
@@ -104,19 +104,6 @@ class ResumableJobMixin(JobSteps):
         super().__init_subclass__(**kwargs)
         install_plain_init(cls)
 
-
-
-
-
-
-
-
-
-
-
-
-
-
     # -- entry points ----------------------------------------------------------------
 
     def execute(self, context: Any) -> Any:
@@ -156,10 +143,20 @@ class ResumableJobMixin(JobSteps):
         Checks every knob first (``JobConfigurationError``), before the store is read.
         """
         check_knobs(knob_values(self))
-        self._resumable_context = context
+        observer = self._begin_try(context)
+        try:
+            return self._execute_steps(context)
+        finally:
+            observer.close()
+
+    def _execute_steps(self, context: Any) -> Any:
         if not self.durable:
             return self._run_without_store(context)
-        store = task_store_from_context(context)
+        store = find_task_store(context)
+        if store is None:  # as Airflow's mixin: warn, and run without crash recovery
+            self._observer().emit("no_task_state_store")
+            self._observer().close()
+            return self._run_without_store(context)
         scope = scope_from_context(context, store)
         claimer = self._claimer(store)
         record = self._load_record(store)
@@ -184,8 +181,11 @@ class ResumableJobMixin(JobSteps):
                             f"job resubmitted {self.max_resubmits} times in one try and "
                             "vanished each time", external_id=record and record.external_id)
                 with claimer.heartbeat(decision.generation):
-                    record = self._submit(store, scope, record, decision.generation, context)
-                status = StatusKind.ACTIVE
+                    submitted = self._submit(store, scope, record, decision.generation,
+                                             context)
+                if submitted is None:  # no ID to store (submit_job returned None)
+                    return self._run_unrecorded(None, context)
+                record, status = submitted, StatusKind.ACTIVE
             elif decision.action in (Action.WAIT, Action.RECHECK):
                 assert record is not None
                 record, status = self._wait(store, record, context)

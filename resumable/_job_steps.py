@@ -15,19 +15,21 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
 from resumable._context import TaskStoreLike, clear_number_from_context
-from resumable._errors import JobFailedError, JobIdError, JobNotFoundError
-from resumable._job_claim import Claimer, await_other
+from resumable._errors import JobFailedError, JobNotFoundError
+from resumable._job_claim import Claimer, await_other, claim_key
 from resumable._job_decision import Action, Decision, StatusKind, decide
 from resumable._job_hooks_base import JobHooks
 from resumable._job_ids import store_job_id
 from resumable._job_record import JobRecord, meta_key, now_iso
 from resumable._job_tokens import one_off_token, token_for_record
+from resumable._observe import JobObserver
 from resumable._polling import query_status
-from store_client import NEVER_EXPIRE, TaskScope, TaskStore, encode_value
+from store_client import NEVER_EXPIRE, StoreError, TaskScope, TaskStore, encode_value
 
 __all__ = ["JobSteps"]
 
@@ -41,13 +43,25 @@ class JobSteps(JobHooks):
 
     _resumable_context: Any = None
     _resumable_external_id: Any = None
+    _resumable_observer: JobObserver | None = None
+
+    def _begin_try(self, context: Any) -> JobObserver:
+        """Start observing a new try (metrics, span, logs: ``_observe``)."""
+        self._resumable_context = context
+        if self._resumable_observer is not None:
+            self._resumable_observer.close()
+        self._resumable_observer = JobObserver(self, context)
+        return self._resumable_observer
+
+    def _observer(self) -> JobObserver:
+        return self._resumable_observer or self._begin_try(self._resumable_context)
 
     def _next_decision(self, record: JobRecord | None, status: StatusKind | None,
                        context: Any) -> Decision:
         """The table's decision for this record and status, in this try's situation."""
         decision = decide(record, status, cleared=self._cleared(record, context),
                           lagging=self._lagging(record))
-        self._log_decision(decision, record)
+        self._observer().decided(decision, status, record)
         return decision
 
     def _learn(self, decision: Decision, store: TaskStoreLike, scope: TaskScope | None,
@@ -67,10 +81,14 @@ class JobSteps(JobHooks):
         return None
 
     def _query(self, external_id: Any, context: Any) -> tuple[StatusKind, Any]:
-        return query_status(lambda: self.get_job_status(external_id, context), self._classify,
-                            interval=self.poll_interval, timeout=self.poll_timeout,
-                            max_interval=self.poll_max_interval, external_id=external_id,
-                            is_transient=self.is_transient_error)
+        status, raw = query_status(lambda: self.get_job_status(external_id, context),
+                                   self._classify, interval=self.poll_interval,
+                                   timeout=self.poll_timeout,
+                                   max_interval=self.poll_max_interval,
+                                   external_id=external_id,
+                                   is_transient=self.is_transient_error)
+        self._observer().status_seen(raw)
+        return status, raw
 
     def _save(self, store: TaskStoreLike, record: JobRecord) -> JobRecord:
         store.set(meta_key(self.external_id_key), record.to_json(), retention=NEVER_EXPIRE)
@@ -124,15 +142,23 @@ class JobSteps(JobHooks):
         if found is None:
             return record, StatusKind.NOT_FOUND
         found = store_job_id(store, self.external_id_key, found, hook="find_job", token=token)
-        _log.info("adopting job %r found under token %s", found, token)
+        self._observer().emit("adopted", external_id=found, token=token)
         record = self._save(store, record.evolve(external_id=found, phase="submitted",
                                                   submitted_at=record.submitted_at or now_iso()))
         return record, None
 
     def _submit(self, store: TaskStoreLike, scope: TaskScope | None, record: JobRecord | None,
-                generation: int, context: Any) -> JobRecord:
+                generation: int, context: Any) -> JobRecord | None:
+        """Write the intent, submit, store the ID; None (and nothing left stored) if
+        ``submit_job`` returned None, as Airflow's mixin treats it: no ID to keep."""
         intent = self._write_intent(store, scope, record, generation)
-        return self._record_submission(store, intent, self.submit_job(context))
+        external_id = self.submit_job(context)
+        if external_id is None:
+            for key in (meta_key(self.external_id_key), claim_key(self.external_id_key)):
+                store.delete(key)
+            self._observer().emit("no_job_id")
+            return None
+        return self._record_submission(store, intent, external_id)
 
     def _load_record(self, store: TaskStoreLike) -> JobRecord | None:
         return JobRecord.load(store.get(self.external_id_key),
@@ -140,8 +166,10 @@ class JobSteps(JobHooks):
 
     def _claimer(self, store: TaskStoreLike) -> Claimer:
         """This try's claim on ``store`` (a fresh owner id for every execution)."""
+        observer = self._observer()
         return Claimer(store, self.external_id_key, secrets.token_hex(8), self.claim_timeout,
-                       atomic=isinstance(store, TaskStore))
+                       atomic=isinstance(store, TaskStore),
+                       on_lost=lambda: observer.emit("claim_lost"))
 
     def _cleared(self, record: JobRecord | None, context: Any) -> bool:
         """True if a new job is due because the task was cleared after its job finished."""
@@ -167,24 +195,42 @@ class JobSteps(JobHooks):
         external_id = store_job_id(store, self.external_id_key, external_id,
                                    hook="submit_job", token=intent.token)
         self._resumable_external_id = external_id
-        _log.info("submitted job %r (generation %d, token %s)", external_id,
-                  intent.generation, intent.token)
-        return self._save(store, intent.evolve(external_id=external_id, phase="submitted",
-                                               submitted_at=now_iso()))
+        record = self._save(store, intent.evolve(external_id=external_id, phase="submitted",
+                                                 submitted_at=now_iso()))
+        self._observer().emit("submitted", external_id=external_id, token=intent.token)
+        self._observer().emit("persisted", external_id=external_id)
+        return record
+
+    def _status_recorder(self, store: TaskStoreLike,
+                         records: list[JobRecord]) -> Callable[[Any], None]:
+        """Record each status the poll sees when it changes (a store error only warns:
+        the job is still waited for)."""
+        def heard(status: Any) -> None:
+            try:
+                records[0] = self._note_status(store, records[0], status)
+            except StoreError as exc:
+                _log.warning("could not record status %r of job %r: %s", status,
+                             records[0].external_id, exc)
+        return heard
 
     def _wait(self, store: TaskStoreLike, record: JobRecord,
               context: Any) -> tuple[JobRecord, StatusKind | None]:
         self._resumable_external_id = record.external_id
+        records = [record]
+        self._status_listener = self._status_recorder(store, records)
         try:
             final = self.poll_until_complete(record.external_id, context)
         except JobNotFoundError:
-            return record, StatusKind.NOT_FOUND
+            return records[0], StatusKind.NOT_FOUND
         except JobFailedError as exc:  # the job ended failed; anything else leaves it
             failed_status = exc.status      # "submitted": it may still run (a retry asks)
-            self._save(store, record.evolve(
-                phase="failed",
-                status=failed_status if _is_json_scalar(failed_status) else record.status))
+            self._save(store, records[0].evolve(
+                phase="failed", status=failed_status if _is_json_scalar(failed_status)
+                else records[0].status))
             raise
+        finally:
+            self._status_listener = None
+        record = records[0]
         if _is_json_scalar(final) and final is not None:
             record = record.evolve(status=final)
         return record, StatusKind.SUCCEEDED
@@ -205,19 +251,16 @@ class JobSteps(JobHooks):
         self.idempotency_token = one_off_token()
         external_id = self.submit_job(context)
         if external_id is None:
-            raise JobIdError("submit_job returned None, not a job ID", hook="submit_job")
+            self._observer().emit("no_job_id")
+        return self._run_unrecorded(external_id, context)
+
+    def _run_unrecorded(self, external_id: Any, context: Any) -> Any:
+        """Wait for a job nothing was stored about, and return its result."""
         self._resumable_external_id = external_id
         self.poll_until_complete(external_id, context)
         result = self.get_job_result(external_id, context)
         self.on_job_finished(external_id, result, context)
         return result
-
-    def _log_decision(self, decision: Decision, record: JobRecord | None) -> None:
-        """Logging hook around the pure decision; override to emit metrics."""
-        level = logging.WARNING if decision.warn else logging.INFO
-        job = f"job {record.external_id!r}, " if record is not None and record.has_id else ""
-        _log.log(level, "%s: %s (%sgeneration %d)", self.external_id_key, decision.reason, job,
-                 decision.generation)
 
 
 def _is_json_scalar(value: Any) -> bool:

@@ -67,7 +67,14 @@ class ResumeDecision(NamedTuple):
 def resume_decision(job: ResumableJobMixin, context: Any) -> ResumeDecision:
     """Decide, without blocking, whether to reconnect, take the result, or submit."""
     check_knobs(knob_values(job))
-    job._resumable_context = context
+    observer = job._begin_try(context)
+    try:
+        return _decide(job, context)
+    finally:
+        observer.close()
+
+
+def _decide(job: ResumableJobMixin, context: Any) -> ResumeDecision:
     if not job.durable:
         job.idempotency_token = one_off_token()
         return ResumeDecision(ResumeAction.SUBMIT)

@@ -20,7 +20,7 @@ from store_client._airflow_context import ContextStores, default_client, from_co
 from store_client._backend import CleanupReport, CleanupRow, StoreBackend, TaskEntry
 from store_client._cli import main as cli_main
 from store_client._client import StoreClient, connect
-from store_client._config import StoreSettings, redact_url
+from store_client._config import ENV_STORE_URL, StoreSettings, redact_url
 from store_client._errors import (
     ConfigurationError,
     InvalidKeyError,
@@ -50,6 +50,7 @@ from store_client._values import (
 logging.getLogger("store_client").addHandler(logging.NullHandler())
 
 __all__ = [
+    "ENV_STORE_URL",
     "MAX_MAP_INDEX",
     "NEVER_EXPIRE",
     "AssetScope",

@@ -27,7 +27,7 @@ def test_demo_reattaches_and_runs_one_job(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
     assert "SIGKILLed worker 1" in out
-    assert "[worker 2] demo_run_id: a job ID is stored from an earlier try" in out
+    assert "[worker 2] Reconnecting to existing job (external_id_key='demo_run_id'" in out
     assert "jobs the server received: 1" in out
     assert "exactly one job ran" in out
     killed_after = page_in(r"after it reported page (\d+)", out)

@@ -110,7 +110,7 @@ class OddIds(FakeOperator):
         return self.odd(super().submit_job(context))
 
 
-ODD = [lambda job: object(), lambda job: {job}, lambda job: None,
+ODD = [lambda job: object(), lambda job: {job},
        lambda job: {"job": job, "handle": object()}]
 
 

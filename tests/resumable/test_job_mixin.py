@@ -230,10 +230,21 @@ def test_token_is_set_before_submit(store: TaskStore) -> None:
     assert seen == [idempotency_token_for(SCOPE, KEY, 0)]
 
 
-def test_no_store_is_a_clear_error() -> None:
-    with pytest.raises(NoTaskStoreError, match="task_store"):
-        FakeOperator(FakeJobs()).execute({})
-    with pytest.raises(NoTaskStoreError, match="no get/set/delete"):
+def test_no_store_runs_without_crash_recovery_with_airflows_warning(
+        caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RESUMABLE_STORE_URL", raising=False)
+
+    class TI:
+        dag_id, run_id, task_id, map_index = "dag", "run", "task", -1
+
+    for context in ({}, {"ti": TI()}):  # never the embedded per-machine file in Airflow
+        jobs = FakeJobs()
+        with caplog.at_level("WARNING", "resumable.jobs"):
+            assert FakeOperator(jobs).execute(context) == {"job": 100}
+        assert "crash recovery is disabled for this run" in caplog.text
+        assert len(jobs.submissions) == 1
+        caplog.clear()
+    with pytest.raises(NoTaskStoreError, match="no get/set"):
         FakeOperator(FakeJobs()).execute({"task_store": object()})
 
 

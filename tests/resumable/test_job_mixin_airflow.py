@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import inspect
-import os
-import tempfile
 from typing import Any
 
 import pytest
@@ -13,18 +11,6 @@ import pytest
 from resumable import ResumableJobMixin
 from store_client import TaskScope, connect
 from tests.resumable.fake_jobs import AccessorLike, FakeJobs
-from tests.support import require_or_skip
-
-
-@pytest.fixture(scope="module")
-def airflow_sdk() -> Any:
-    os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="airflow-home-"))
-    os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-    try:
-        import airflow.sdk as sdk
-    except ImportError:
-        require_or_skip("apache-airflow is not installed: pip install 'resumable[airflow]'")
-    return sdk
 
 
 def _operators(sdk: Any) -> tuple[type, type, type]:

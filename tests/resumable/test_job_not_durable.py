@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from examples.databricks.operator import DatabricksSubmitRunOperator
-from resumable import JobFailedError, JobIdError, idempotency_token_for
+from resumable import JobFailedError, idempotency_token_for
 from resumable.demo import JobServer
-from store_client import TaskScope
-from tests.resumable.fake_jobs import FakeJobs, FakeOperator
+from store_client import TaskScope, TaskStore
+from tests.resumable.fake_jobs import FakeJobs, FakeOperator, ctx
 
 
 class TI:
@@ -61,11 +61,29 @@ def test_each_try_gets_a_new_job_from_a_deduping_system() -> None:
     assert token0 != token1 and _is_one_off(token0) and _is_one_off(token1)
 
 
-def test_submit_job_returning_none_is_refused() -> None:
-    class NoId(FakeOperator):
-        def submit_job(self, context: Any) -> Any:
-            super().submit_job(context)
-            return None
+class NoId(FakeOperator):
+    """A system that gives no ID (as Airflow's mixin allows): polled with None."""
 
-    with pytest.raises(JobIdError, match="submit_job returned None"):
-        NoId(FakeJobs(), durable=False).execute({})
+    polled: list[Any]
+
+    def submit_job(self, context: Any) -> Any:
+        super().submit_job(context)
+        return None
+
+    def poll_until_complete(self, external_id: Any, context: Any) -> Any:
+        self.polled = [*getattr(self, "polled", []), external_id]
+        return "SUCCESS"
+
+    def get_job_result(self, external_id: Any, context: Any) -> Any:
+        return "done"
+
+
+@pytest.mark.parametrize("durable", [False, True])
+def test_submit_job_returning_none_stores_nothing_and_still_waits(
+        durable: bool, store: TaskStore, caplog: pytest.LogCaptureFixture) -> None:
+    op = NoId(FakeJobs(), durable=durable)
+    with caplog.at_level("WARNING", "resumable.jobs"):
+        assert op.execute(ctx(store)) == "done"
+    assert op.polled == [None]
+    assert store.items() == {}  # no intent, no claim left behind
+    assert "submit_job returned None" in caplog.text

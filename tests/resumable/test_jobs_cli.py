@@ -132,3 +132,43 @@ def test_cli_uses_only_public_store_client_names() -> None:
                 if isinstance(node, ast.Import) for alias in node.names}
     store_modules = {m for m in modules if m and m.startswith("store_client")}
     assert store_modules == {"store_client"}
+
+
+def test_jobs_filters_by_dag_run_and_status(tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    client = connect(url)
+    for dag, run in (("etl", "r1"), ("etl", "r2"), ("ml", "r1")):
+        FakeOperator(FakeJobs(script=["SUCCESS"])).execute(
+            {"task_store": client.task_store(TaskScope(dag, run, "spark"))})
+    pending = client.task_store(TaskScope("ml", "r2", "spark"))
+    pending.set(meta_key("other_id"), {"generation": 0, "phase": "submitting", "token": "t"},
+                retention=NEVER_EXPIRE)
+
+    def scopes(*args: str) -> list[str]:
+        assert main(["jobs", "--url", url, "--json", *args]) == 0
+        return [row["scope"] for row in json.loads(capsys.readouterr().out)]
+
+    assert scopes("--dag", "etl") == ["etl/r1/spark", "etl/r2/spark"]
+    assert scopes("--run", "r1") == ["etl/r1/spark", "ml/r1/spark"]
+    assert scopes("--dag", "ml", "--run", "r1") == ["ml/r1/spark"]
+    assert scopes("--status", "SUCCESS") == ["etl/r1/spark", "etl/r2/spark", "ml/r1/spark"]
+    assert scopes("--status", "submitting") == ["ml/r2/spark"]
+    assert scopes("--dag", "nope") == []
+
+
+def test_the_last_status_is_recorded_while_the_job_is_polled(tmp_path: Path) -> None:
+    store = connect(f"sqlite:///{tmp_path / 'jobs.db'}").task_store(TaskScope("d", "r", "t"))
+    seen: list[object] = []
+
+    class Watching(FakeOperator):
+        def get_job_status(self, external_id: object, context: object) -> object:
+            status = super().get_job_status(external_id, context)
+            seen.append(store.get(meta_key(self.external_id_key)).get("status"))
+            return status
+
+    Watching(FakeJobs(script=["PENDING", "RUNNING", "RUNNING", "SUCCESS"])).execute(
+        {"task_store": store})
+    # each lookup sees the status recorded after the one before it
+    assert seen == [None, "PENDING", "RUNNING", "RUNNING"]
+    assert store.get(meta_key("fake_job_id"))["status"] == "SUCCESS"

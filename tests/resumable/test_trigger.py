@@ -13,8 +13,6 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
-import os
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +23,7 @@ import pytest
 from examples.databricks.operator import DatabricksSubmitRunOperator
 from resumable._deferral import operator_path
 from resumable.demo import JobServer
-from tests.support import require_or_skip
+from tests.support import import_airflow_sdk
 
 OPERATOR = "examples.databricks.operator:DatabricksSubmitRunOperator"
 BOUND = 60.0  # no trigger run here may take longer
@@ -34,12 +32,9 @@ BOUND = 60.0  # no trigger run here may take longer
 @pytest.fixture(scope="module")
 def trigger_cls() -> Any:
     """``ResumableJobTrigger`` (Airflow imported with a throwaway ``AIRFLOW_HOME``)."""
-    os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="airflow-home-"))
-    os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-    try:
-        from resumable._trigger import ResumableJobTrigger
-    except ImportError:
-        require_or_skip("apache-airflow is not installed: pip install 'resumable[airflow]'")
+    import_airflow_sdk()
+    from resumable._trigger import ResumableJobTrigger
+
     return ResumableJobTrigger
 
 

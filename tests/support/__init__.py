@@ -7,9 +7,10 @@ Nothing here imports pytest at module level, so benchmarks can use
 from __future__ import annotations
 
 import os
-from typing import NoReturn
+import tempfile
+from typing import Any, NoReturn
 
-__all__ = ["require_or_skip"]
+__all__ = ["import_airflow_sdk", "require_or_skip"]
 
 
 def require_or_skip(reason: str) -> NoReturn:
@@ -25,3 +26,15 @@ def require_or_skip(reason: str) -> NoReturn:
     if os.environ.get("RESUMABLE_STRICT") == "1":
         pytest.fail(f"RESUMABLE_STRICT=1: {reason}")
     pytest.skip(reason)
+
+
+def import_airflow_sdk() -> Any:
+    """``airflow.sdk``, imported with a throwaway ``AIRFLOW_HOME`` unless one is set
+    (a skip without Airflow, a failure under ``RESUMABLE_STRICT=1``)."""
+    os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="airflow-home-"))
+    os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+    try:
+        import airflow.sdk as sdk
+    except ImportError:
+        require_or_skip("apache-airflow is not installed: pip install 'resumable[airflow]'")
+    return sdk
