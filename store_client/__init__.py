@@ -17,7 +17,13 @@ Errors form one tree under :class:`StoreError` (see ``store_client._errors``).
 import logging
 
 from store_client._airflow_context import ContextStores, default_client, from_context
-from store_client._backend import CleanupReport, CleanupRow, StoreBackend, TaskEntry
+from store_client._backend import (
+    CleanupReport,
+    CleanupRow,
+    ScopeSummary,
+    StoreBackend,
+    TaskEntry,
+)
 from store_client._cli import main as cli_main
 from store_client._client import StoreClient, connect
 from store_client._config import ENV_STORE_URL, StoreSettings, redact_url
@@ -67,6 +73,7 @@ __all__ = [
     "RetentionTypeError",
     "RetryPolicy",
     "SchemaVersionError",
+    "ScopeSummary",
     "StoreAuthError",
     "StoreBackend",
     "StoreBackendError",

@@ -24,7 +24,8 @@ from datetime import datetime
 
 from store_client._scopes import AssetScope, TaskScope
 
-__all__ = ["CleanupReport", "CleanupRow", "Scope", "StoreBackend", "TaskEntry"]
+__all__ = ["CleanupReport", "CleanupRow", "Scope", "ScopeSummary", "StoreBackend",
+           "TaskEntry"]
 
 Scope = TaskScope | AssetScope
 
@@ -47,6 +48,15 @@ class TaskEntry:
     scope: TaskScope
     key: str
     value: str
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeSummary:
+    """One scope a store holds live keys for: how many, and when one last changed."""
+
+    scope: TaskScope | AssetScope
+    keys: int
     updated_at: datetime
 
 
@@ -99,6 +109,15 @@ class StoreBackend(ABC):
     @abstractmethod
     def scan_tasks(self, key_prefix: str, *, now: datetime) -> list[TaskEntry]:
         """Every live task-store row, of every scope, whose key starts with ``key_prefix``."""
+
+    def scopes(self, *, now: datetime) -> list[ScopeSummary]:
+        """Every task and asset scope with live keys (tasks first), with counts.
+
+        Backends that cannot list across scopes raise ``StoreBackendError``.
+        """
+        from store_client._errors import StoreBackendError
+
+        raise StoreBackendError(f"{type(self).__name__} cannot list its scopes")
 
     def close(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release connections. The default has nothing to release."""

@@ -1,11 +1,11 @@
 """The ``resumable`` command: read and write task and asset stores from a shell.
 
 How it works: argparse subcommands (``get``, ``set``, ``list``, ``delete``, ``clear``,
-``cleanup``) each take a scope (``--dag/--run/--task [--map-index]`` or ``--asset``),
+``cleanup``, ``scopes``) each take a scope (``--dag/--run/--task [--map-index]`` or ``--asset``),
 ``--url`` (default: the configured store, as ``connect()`` resolves it) and ``--json``
 (machine-readable output). Every argument is checked (``store_client._cli_args``)
 before anything connects, so a mistake never creates or changes a store. Read-only
-commands (``get``, ``list``, ``cleanup --dry-run``; ``jobs`` of ``resumable``) connect
+commands (``get``, ``list``, ``scopes``, ``cleanup --dry-run``; ``jobs`` of ``resumable``) connect
 with ``create=False``: a mistyped ``--url`` is an error, never a new, empty store.
 :func:`main` takes ``extend(subparsers, common)`` to add commands (``resumable`` adds
 ``jobs`` and ``demo``); their handlers get the same error handling and output.
@@ -26,7 +26,11 @@ Exit status (also in ``--help``):
 No traceback is printed for any of these, and printing never fails on a value the
 terminal cannot encode (see ``store_client._cli_output``).
 
-What it does not do: interactive editing, or listing every scope in a store.
+``scopes`` lists every task scope and asset with live keys: kind, scope, key count, last
+change (an asset under the string its values are stored by: its name, else its URI).
+
+What it does not do: interactive editing; ``scopes`` on Airflow's REST API or in-task
+accessors (they cannot list across scopes: ``StoreBackendError``, exit 3).
 """
 
 from __future__ import annotations
@@ -89,11 +93,11 @@ exit status:
   4    an unexpected error (a bug): set {DEBUG_ENV}=1 to see the traceback
   130  interrupted; 141: stdout closed early
 
-Read-only commands (get, list, cleanup --dry-run) never create a store."""
+Read-only commands (get, list, scopes, cleanup --dry-run) never create a store."""
 
 _USER_ERRORS: Final = (ConfigurationError, InvalidKeyError, InvalidRetentionError,
                        InvalidScopeError, InvalidValueError, RetentionTypeError)
-_READ_ONLY: Final = frozenset({"get", "list"})
+_READ_ONLY: Final = frozenset({"get", "list", "scopes"})
 #: The flags behind TaskScope/AssetScope fields, for the store's messages.
 _SCOPE_FLAGS: Final = (("TaskScope.dag_id", "--dag"), ("TaskScope.run_id", "--run"),
                        ("TaskScope.task_id", "--task"), ("AssetScope.name", "--asset"))
@@ -164,8 +168,10 @@ def build_parser(extend: Extension | None = None) -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="list what would be deleted")
     p.add_argument("--batch-size", type=int, default=0,
                    help="rows per committed batch (default 0: one statement)")
+    command("scopes", "list every task scope and asset holding live keys")
+    handlers = {"cleanup": _cleanup_command, "scopes": _scopes_command}
     for name, subparser in sub.choices.items():
-        subparser.set_defaults(handler=_run if name != "cleanup" else _cleanup_command)
+        subparser.set_defaults(handler=handlers.get(name, _run))
     if extend is not None:
         extend(sub, common)
     return parser
@@ -253,6 +259,21 @@ def _cleanup_command(args: argparse.Namespace) -> int:
         emit(f"{TaskScope(r.dag_id, r.run_id, r.task_id, r.map_index)}\t{r.key}")
     verb = "would delete" if report_.dry_run else "deleted"
     emit(f"{verb} {report_.count} expired row{'s' * (report_.count != 1)}")
+    return EXIT_OK
+
+
+def _scopes_command(args: argparse.Namespace) -> int:
+    """``scopes``: one line per task scope or asset: kind, scope, live keys, last change."""
+    with connect(args.url, create=False) as client:
+        found = client.scopes()
+    rows = [{"kind": "task" if isinstance(s.scope, TaskScope) else "asset",
+             "scope": str(s.scope), "keys": s.keys, "updated_at": s.updated_at.isoformat()}
+            for s in found]
+    if args.json:
+        emit_json(rows)
+        return EXIT_OK
+    for row in rows:
+        emit(f"{row['kind']}\t{row['scope']}\t{row['keys']}\t{row['updated_at']}")
     return EXIT_OK
 
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from types import TracebackType
 
-from store_client._backend import CleanupReport, StoreBackend, TaskEntry
+from store_client._backend import CleanupReport, ScopeSummary, StoreBackend, TaskEntry
 from store_client._config import StoreSettings, redact_url, resolve_settings
 from store_client._errors import ConfigurationError, InvalidKeyError, InvalidScopeError
 from store_client._memory import MemoryBackend
@@ -69,6 +69,12 @@ class StoreClient:
         if not isinstance(key_prefix, str) or "\x00" in key_prefix:
             raise InvalidKeyError(f"key_prefix must be a str without NUL, got {key_prefix!r:.60}")
         return self.backend.scan_tasks(key_prefix, now=self._clock())
+
+    def scopes(self) -> list[ScopeSummary]:
+        """Every task scope and asset with live keys (tasks first), with the number of
+        keys and when one last changed. An asset shows under the string its values are
+        stored by (its name, else its URI)."""
+        return self.backend.scopes(now=self._clock())
 
     def cleanup(self, *, dry_run: bool = False, batch_size: int = 0) -> CleanupReport:
         """Delete expired task-store rows, in batches of ``batch_size`` (0 = one statement).

@@ -16,8 +16,15 @@ import threading
 from datetime import datetime
 from typing import NamedTuple
 
-from store_client._backend import CleanupReport, CleanupRow, Scope, StoreBackend, TaskEntry
-from store_client._scopes import TaskScope
+from store_client._backend import (
+    CleanupReport,
+    CleanupRow,
+    Scope,
+    ScopeSummary,
+    StoreBackend,
+    TaskEntry,
+)
+from store_client._scopes import AssetScope, TaskScope
 
 __all__ = ["MemoryBackend"]
 
@@ -98,6 +105,19 @@ class MemoryBackend(StoreBackend):
                      for key, row in rows.items() if key.startswith(key_prefix)]
         return [TaskEntry(TaskScope(*tid), key, row.value, row.updated_at)
                 for tid, key, row in found if _live(row, now)]
+
+    def scopes(self, *, now: datetime) -> list[ScopeSummary]:
+        with self._lock:
+            groups: list[tuple[TaskScope | AssetScope, list[_Row]]] = [
+                (TaskScope(*tid), list(rows.values())) for tid, rows in self._tasks.items()]
+            groups += [(AssetScope(name=name), list(rows.values()))
+                       for name, rows in self._assets.items()]
+        found = []
+        for scope, rows in groups:
+            live = [row for row in rows if _live(row, now)]
+            if live:
+                found.append(ScopeSummary(scope, len(live), max(r.updated_at for r in live)))
+        return found
 
     def cleanup(self, *, now: datetime, dry_run: bool = False,
                 batch_size: int = 0) -> CleanupReport:

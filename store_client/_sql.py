@@ -27,7 +27,14 @@ from typing import Any, ParamSpec, TypeVar
 from sqlalchemy import ColumnElement, and_, any_, func, select
 from sqlalchemy import exc as sa_exc
 
-from store_client._backend import CleanupReport, CleanupRow, Scope, StoreBackend, TaskEntry
+from store_client._backend import (
+    CleanupReport,
+    CleanupRow,
+    Scope,
+    ScopeSummary,
+    StoreBackend,
+    TaskEntry,
+)
 from store_client._config import StoreSettings
 from store_client._errors import (
     ConfigurationError,
@@ -37,7 +44,7 @@ from store_client._errors import (
     StoreUnavailableError,
 )
 from store_client._retry import DEFAULT_RETRY, RetryPolicy
-from store_client._scopes import TaskScope
+from store_client._scopes import AssetScope, TaskScope
 from store_client._sql_engine import create_private_file, create_store_engine
 from store_client._sql_schema import asset_state, ensure_schema, task_state
 from store_client._sql_statements import Statements, live, task_match
@@ -246,6 +253,25 @@ class SqlBackend(StoreBackend):
             # LIKE ignores case on SQLite: the exact test is made here, on every dialect.
             return [TaskEntry(TaskScope(d, r, t, m), k, v, u)
                     for d, r, t, m, k, v, u in conn.execute(query) if k.startswith(key_prefix)]
+
+    def scopes(self, *, now: datetime) -> list[ScopeSummary]:
+        return self._run(self._scopes, now)
+
+    def _scopes(self, now: datetime) -> list[ScopeSummary]:
+        """Two grouped queries: task scopes with live keys, then assets."""
+        tasks = (select(_t.dag_id, _t.run_id, _t.task_id, _t.map_index, func.count(),
+                        func.max(_t.updated_at))
+                 .where(live(now))
+                 .group_by(_t.dag_id, _t.run_id, _t.task_id, _t.map_index)
+                 .order_by(_t.dag_id, _t.run_id, _t.task_id, _t.map_index))
+        assets = (select(_a.asset, func.count(), func.max(_a.updated_at))
+                  .group_by(_a.asset).order_by(_a.asset))
+        with self._reader.connect() as conn:
+            found = [ScopeSummary(TaskScope(d, r, t, m), n, u)
+                     for d, r, t, m, n, u in conn.execute(tasks)]
+            found += [ScopeSummary(AssetScope(name=a), n, u)
+                      for a, n, u in conn.execute(assets)]
+        return found
 
     def cleanup(self, *, now: datetime, dry_run: bool = False,
                 batch_size: int = 0) -> CleanupReport:
