@@ -2,9 +2,10 @@
 
 How it works: the ingest part runs a checkpointed function that "fetches" 30 pages (a
 short sleep each) and appends each page to a target file, in a worker process on the
-configured store; once page 12 is reported the demo SIGKILLs the worker, starts a second
-one as a retry would, and shows from the target file that the retry resumed after the
-last committed page (at most the page in flight is loaded twice, never a page lost). The
+configured store; the first worker's fetch of page 13 hangs (a slow API), and once it
+has started the demo SIGKILLs the worker, starts a second one as a retry would, and
+shows from the target file that the retry resumed after page 12, the last committed
+(at most the page in flight is loaded twice, never a page lost). The
 load part runs a watermarked function twice in this process over a small in-memory
 ``orders`` source: rows arrive between the runs, one of them sharing the boundary
 timestamp, and the second run loads exactly the new rows.
@@ -35,13 +36,21 @@ PAGES = 30
 KILL_AFTER_PAGE = 12
 
 
+STALL_SECONDS = 30.0  # the first worker's fetch of the page after KILL_AFTER_PAGE
+
+
 @checkpoint(key="pages", every=1)
-def ingest(cp: Checkpoint, target: Path, page_seconds: float) -> int:
-    """Fetch pages 1..PAGES and append each to ``target``, resuming after the last one."""
+def ingest(cp: Checkpoint, target: Path, page_seconds: float, stall_page: int = 0) -> int:
+    """Fetch pages 1..PAGES and append each to ``target``, resuming after the last one.
+
+    The fetch of ``stall_page`` hangs (a slow API), so the demo's kill lands during it.
+    """
     if cp.position is not None:
         print(f"resuming after page {cp.position} (committed by the killed try)", flush=True)
     for page in cp.resume(range(1, PAGES + 1)):
-        time.sleep(page_seconds)  # the "fetch"
+        if page == stall_page:
+            print(f"fetching page {page}...", flush=True)
+        time.sleep(STALL_SECONDS if page == stall_page else page_seconds)  # the "fetch"
         with target.open("a") as out:
             out.write(f"{page}\n")
         print(f"page {page} loaded", flush=True)
@@ -50,33 +59,38 @@ def ingest(cp: Checkpoint, target: Path, page_seconds: float) -> int:
 
 def ingest_worker(argv: list[str]) -> int:
     """Worker process: ``python -m resumable.demo ingest-worker STORE_URL RUN_ID TARGET
-    PAGE_SECONDS``."""
-    store_url, run_id, target, page_seconds = argv
+    PAGE_SECONDS [STALL_PAGE]``."""
+    store_url, run_id, target, page_seconds, *stall = argv
     with connect(store_url) as client:
         store = client.task_store(TaskScope("resumable_demo", run_id, "ingest"))
-        ingest(Path(target), float(page_seconds), task_store=store)
+        ingest(Path(target), float(page_seconds), int(stall[0]) if stall else 0,
+               task_store=store)
     print("RESULT done", flush=True)
     return 0
 
 
 def run_ingest_demo(store_url: str, run_id: str, say: Say, *,
                     page_seconds: float = 0.05) -> bool:
-    """Kill a checkpointed ingest at page 12 and resume it; True if no page was lost."""
+    """Kill a checkpointed ingest while it fetches page 13 and resume it; True if no page
+    was lost."""
     say("")
-    say(f"== @checkpoint: an ingest of {PAGES} pages, killed after page {KILL_AFTER_PAGE} ==")
+    say(f"== @checkpoint: an ingest of {PAGES} pages, killed while it fetches page "
+        f"{KILL_AFTER_PAGE + 1} ==")
     with tempfile.TemporaryDirectory(prefix="resumable-demo-") as tmp:
         target = Path(tmp) / "target.txt"
         args = [store_url, run_id, str(target), str(page_seconds)]
         lines: list[str] = []
-        first = start_worker(1, "ingest-worker", args, say, lines)
-        if not wait_for(lambda: f"page {KILL_AFTER_PAGE} loaded" in lines, 30):
+        first = start_worker(1, "ingest-worker", [*args, str(KILL_AFTER_PAGE + 1)], say,
+                             lines)
+        if not wait_for(lambda: f"fetching page {KILL_AFTER_PAGE + 1}..." in lines, 30):
             os.killpg(first.pid, signal.SIGKILL)
             say("the ingest never reached the kill page; giving up")
             return False
         os.killpg(first.pid, signal.SIGKILL)
         first.wait()
         last = max(int(line.split()[1]) for line in lines if line.endswith(" loaded"))
-        say(f">>> SIGKILLed worker 1 (pid {first.pid}) after it reported page {last}")
+        say(f">>> SIGKILLed worker 1 (pid {first.pid}) while it fetched page {last + 1}, "
+            f"after it reported page {last}")
         say(">>> starting worker 2, as the task's retry would")
         code = start_worker(2, "ingest-worker", args, say, lines).wait(60)
         time.sleep(0.2)
