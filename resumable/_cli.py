@@ -11,10 +11,12 @@ error (exit status 2), never a new, empty store. ``demo --run-seconds`` takes mo
 command (``store_client.cli_main``; see ``resumable --help``).
 
 ``jobs --dag D --run R --status S`` narrows the list (``S`` is a status or a phase).
+``jobs --airflow-db URL`` (or ``RESUMABLE_AIRFLOW_DB``, unless ``--url`` is given) lists
+instead the jobs in Airflow's own ``task_state_store``, read-only from Airflow's
+metadata database (``resumable._airflow_jobs``), in the same rows.
 
 What it does not do: ask the external systems for live statuses; it shows what the
 store holds (the last status a try saw, recorded each time it changed while polling).
-It lists our stores, not yet Airflow's own task state tables.
 """
 
 from __future__ import annotations
@@ -22,13 +24,15 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, Final, NoReturn
 
+from resumable._airflow_jobs import ENV_AIRFLOW_DB, StoredJob, stored_jobs
 from resumable._job_record import META_PREFIX, JobRecord
-from store_client import cli_main, connect, decode_value, format_duration
+from store_client import ConfigurationError, cli_main, connect, decode_value, format_duration
 
 __all__ = ["main", "run", "tracked_jobs"]
 
@@ -50,7 +54,15 @@ def _run_seconds(text: str) -> float:
 
 def _extend(sub: Any, common: argparse.ArgumentParser) -> None:
     jobs = sub.add_parser("jobs", parents=[common],
-                          help="list every external job tracked by ResumableJobMixin")
+                          help="list every external job tracked by ResumableJobMixin",
+                          description="List the external jobs ResumableJobMixin tracks: in "
+                          "our store (--url), or in Airflow's own task state store "
+                          f"(--airflow-db, or {ENV_AIRFLOW_DB} when --url is not given).")
+    jobs.add_argument("--airflow-db", metavar="URL",
+                      help="read the jobs from Airflow's task_state_store instead, read-only, "
+                      "in Airflow's metadata database at URL (its [database] "
+                      "sql_alchemy_conn: sqlite:////PATH/airflow.db or postgresql://...; "
+                      f"default: {ENV_AIRFLOW_DB}); not with --url")
     jobs.add_argument("--dag", help="only the jobs of this DAG id")
     jobs.add_argument("--run", help="only the jobs of this run id")
     jobs.add_argument("--status", help="only the jobs whose last known status is this "
@@ -88,36 +100,57 @@ def _wanted(row: dict[str, Any], dag: str | None, run: str | None,
             and (status is None or status in (str(row["status"]), row["phase"])))
 
 
+def _store_jobs(url: str | None) -> list[StoredJob]:
+    """The job records in our store at ``url`` (never created: ``create=False``)."""
+    with connect(url, create=False) as client:
+        jobs = []
+        for entry in client.scan_tasks(META_PREFIX):
+            id_key, scope = entry.key[len(META_PREFIX):], entry.scope
+            jobs.append(StoredJob(scope.dag_id, scope.run_id, scope.task_id, scope.map_index,
+                                  id_key, client.task_store(scope).get(id_key),
+                                  decode_value(entry.value)))
+    return jobs
+
+
+def _row(job: StoredJob, now: datetime) -> dict[str, Any] | None:
+    record = JobRecord.load(job.external_id, job.meta)
+    if record is None:
+        return None
+    return {"dag_id": job.dag_id, "run_id": job.run_id, "task_id": job.task_id,
+            "map_index": job.map_index, "scope": job.scope,
+            "external_id_key": job.external_id_key, "external_id": record.external_id,
+            "status": record.status, "phase": record.phase, "generation": record.generation,
+            "token": record.token, "submitted_at": record.submitted_at,
+            "age": _age(record.submitted_at or record.updated_at, now)}
+
+
 def tracked_jobs(url: str | None, *, dag: str | None = None, run: str | None = None,
-                 status: str | None = None) -> list[dict[str, Any]]:
+                 status: str | None = None,
+                 airflow_db: str | None = None) -> list[dict[str, Any]]:
     """The job records in the store at ``url``, as dicts, oldest row first; only those
     of ``dag`` / ``run`` / with that last known ``status`` (or phase) when given.
 
+    With ``airflow_db`` (an Airflow metadata database URL) the records come from
+    Airflow's own ``task_state_store`` instead, read-only, and ``url`` is ignored.
     Never creates a store: a missing one raises ``ConfigurationError``. The status is
     the last one a try saw: recorded whenever it changed while the job was polled.
     """
     now = datetime.now(timezone.utc)
-    with connect(url, create=False) as client:
-        rows = []
-        for entry in client.scan_tasks(META_PREFIX):
-            id_key = entry.key[len(META_PREFIX):]
-            external_id = client.task_store(entry.scope).get(id_key)
-            record = JobRecord.load(external_id, decode_value(entry.value))
-            if record is None:
-                continue
-            rows.append({
-                "dag_id": entry.scope.dag_id, "run_id": entry.scope.run_id,
-                "task_id": entry.scope.task_id, "map_index": entry.scope.map_index,
-                "scope": str(entry.scope), "external_id_key": id_key,
-                "external_id": record.external_id, "status": record.status,
-                "phase": record.phase, "generation": record.generation,
-                "token": record.token, "submitted_at": record.submitted_at,
-                "age": _age(record.submitted_at or record.updated_at, now)})
+    jobs = (_store_jobs(url) if airflow_db is None
+            else stored_jobs(airflow_db, dag=dag, run=run))
+    rows = [row for job in jobs if (row := _row(job, now)) is not None]
     return [row for row in rows if _wanted(row, dag, run, status)]
 
 
 def _jobs(args: argparse.Namespace) -> int:
-    rows = tracked_jobs(args.url, dag=args.dag, run=args.run, status=args.status)
+    airflow_db = args.airflow_db
+    if airflow_db is not None and args.url is not None:
+        raise ConfigurationError("--airflow-db and --url are exclusive: give the Airflow "
+                                 "metadata database or our store, not both")
+    if airflow_db is None and args.url is None:
+        airflow_db = os.environ.get(ENV_AIRFLOW_DB, "").strip() or None
+    rows = tracked_jobs(args.url, dag=args.dag, run=args.run, status=args.status,
+                        airflow_db=airflow_db)
     if args.json:
         print(json.dumps(rows))
         return 0
