@@ -21,11 +21,10 @@ from __future__ import annotations
 from typing import Any
 
 from airflow.sdk import DAG, Asset, task
-from sqlalchemy import select
 
 from examples.dags._common import RETRIES, START, retry_delay, setting
 from examples.incremental_load.load import ASSET, INITIAL, KEY
-from examples.incremental_load.tables import create_tables, engine_for, orders, orders_copy, upsert
+from examples.incremental_load.tables import copy_window
 from resumable import Window, watermark
 
 ORDERS = Asset(ASSET)
@@ -35,21 +34,8 @@ ORDERS = Asset(ASSET)
 @watermark(ORDERS, cursor="updated_at", primary_key="id", initial=INITIAL, key=KEY)
 def load_orders(window: Window, source: str, target: str) -> dict[str, Any]:
     """Upsert the orders changed since the stored cursor; return what it did."""
-    source_db, target_db = engine_for(source), engine_for(target)
-    try:
-        create_tables(target_db, orders_copy)
-        query = (select(orders).where(window.where(orders.c.updated_at))
-                 .order_by(orders.c.updated_at, orders.c.id))
-        with source_db.connect() as conn:
-            rows = conn.execute(query).mappings().all()
-        kept = window.filter(rows)
-        with target_db.begin() as conn:
-            upsert(conn, kept)
-    finally:
-        source_db.dispose()
-        target_db.dispose()
-    return {"window_start": window.start.isoformat(), "selected": len(rows),
-            "loaded": sorted(row["id"] for row in kept)}
+    selected, loaded = copy_window(window, source, target)
+    return {"window_start": window.start.isoformat(), "selected": selected, "loaded": loaded}
 
 
 with DAG("resumable_incremental_load", schedule=None, start_date=START, catchup=False,

@@ -29,11 +29,10 @@ from __future__ import annotations
 from typing import Any
 
 from airflow.sdk import DAG, Asset, CronDataIntervalTimetable, task
-from sqlalchemy import select
 
 from examples.dags._common import RETRIES, START, retry_delay, setting
 from examples.incremental_load.load import INITIAL, KEY
-from examples.incremental_load.tables import create_tables, engine_for, orders, orders_copy, upsert
+from examples.incremental_load.tables import copy_window
 from resumable import Window, watermark
 
 ASSET = "orders_by_day"
@@ -45,21 +44,9 @@ ORDERS_BY_DAY = Asset(ASSET)
            allow_external_schedulers=True)
 def load_orders_by_day(window: Window, source: str, target: str) -> dict[str, Any]:
     """Upsert the orders updated in the run's data interval; return what it did."""
-    source_db, target_db = engine_for(source), engine_for(target)
-    try:
-        create_tables(target_db, orders_copy)
-        query = (select(orders).where(window.where(orders.c.updated_at))
-                 .order_by(orders.c.updated_at, orders.c.id))
-        with source_db.connect() as conn:
-            rows = conn.execute(query).mappings().all()
-        kept = window.filter(rows)
-        with target_db.begin() as conn:
-            upsert(conn, kept)
-    finally:
-        source_db.dispose()
-        target_db.dispose()
+    _, loaded = copy_window(window, source, target)
     return {"window_start": window.start.isoformat(), "window_end": window.end.isoformat(),
-            "loaded": sorted(row["id"] for row in kept)}
+            "loaded": loaded}
 
 
 with DAG("resumable_interval_load", schedule=CronDataIntervalTimetable("@daily", timezone="UTC"),

@@ -33,13 +33,14 @@ from sqlalchemy import (
     create_engine,
     insert,
     inspect,
+    select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 __all__ = ["DIALECTS", "ORDER_COLUMNS", "UserError", "UtcDateTime", "add_orders",
-           "create_tables", "engine_for", "metadata", "missing_tables", "orders",
-           "orders_copy", "upsert"]
+           "copy_window", "create_tables", "engine_for", "metadata", "missing_tables",
+           "orders", "orders_copy", "upsert"]
 
 UTC = timezone.utc
 DIALECTS = ("sqlite", "postgresql")
@@ -142,3 +143,26 @@ def upsert(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
               "loads": orders_copy.c.loads + 1})
     conn.execute(stmt, [{**{name: row[name] for name in ORDER_COLUMNS}, "loads": 1}
                         for row in rows])
+
+
+def copy_window(window: Any, source: str, target: str) -> tuple[int, list[int]]:
+    """Upsert the source orders inside ``window`` (a ``resumable.Window``) into the target,
+    in one transaction; return how many the query selected and the ids the window kept.
+
+    The query is ``window.where(orders.c.updated_at)``; ``window.filter`` then drops the
+    rows re-read at the stored cursor that were loaded before.
+    """
+    source_db, target_db = engine_for(source), engine_for(target)
+    try:
+        create_tables(target_db, orders_copy)
+        query = (select(orders).where(window.where(orders.c.updated_at))
+                 .order_by(orders.c.updated_at, orders.c.id))
+        with source_db.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+        kept = window.filter(rows)
+        with target_db.begin() as conn:
+            upsert(conn, kept)
+    finally:
+        source_db.dispose()
+        target_db.dispose()
+    return len(rows), sorted(row["id"] for row in kept)
