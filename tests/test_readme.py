@@ -353,6 +353,14 @@ def check_store_client(ran: Ran) -> None:
     assert (report.count, report.rows, report.dry_run) == (0, (), True)
 
 
+def check_plain_job(ran: Ran) -> None:
+    """The counters the comment promises, and one submission for two runs."""
+    assert ran.value("counted") == ["resumable_job.fresh_submit",
+                                    "resumable_job.reconnect_attempt",
+                                    "resumable_job.already_succeeded"]
+    assert len(ran.ns["api"].submissions) == 1
+
+
 def _job_api(stack: ExitStack) -> dict[str, Any]:
     return {"api": JobApi()}
 
@@ -392,6 +400,7 @@ PYTHON: dict[str, Snippet] = {
     "Deferrable [python 1]": Snippet(_job_api, check_deferrable),
     "Deferrable [python 2]": Snippet(_hand_written, check_hand_written),
     "The store client [python 1]": Snippet(_none, check_store_client),
+    "Metrics, traces and logs [python 1]": Snippet(_job_api, check_plain_job),
 }
 
 #: sh blocks run line by line, and what some of their commands must print.
