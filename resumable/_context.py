@@ -11,7 +11,8 @@ How it works, in order:
    or Airflow without a state store): a ``TaskScope`` built from it, on the store
    configured by ``RESUMABLE_STORE_URL`` (one client per process). Without that variable
    there is no store: the embedded default is a per-machine SQLite file, and a retry may
-   run on another machine, so it is never used silently inside Airflow. The mixin then
+   run on another machine, so it is never used silently inside Airflow. The mixin's
+   ``store`` (a ``StoreClient``) comes before all of these: the task's scope on it. The mixin then
    runs without crash recovery, with Airflow's warning (:func:`find_task_store` gives
    None); the decorators raise ``NoTaskStoreError``.
 
@@ -106,15 +107,26 @@ def _has_get_set(store: object) -> bool:
     return callable(getattr(store, "get", None)) and callable(getattr(store, "set", None))
 
 
-def find_task_store(context: Mapping[str, Any]) -> TaskStoreLike | None:
+def find_task_store(context: Mapping[str, Any],
+                    client: StoreClient | None = None) -> TaskStoreLike | None:
     """The task store for ``context`` (the module docstring's order), or None if none.
 
-    An accessor needs only ``get`` and ``set``; ``delete`` and ``retention=`` are used
-    when it offers them (``store_client.from_context`` adapts).
+    ``client`` (the mixin's ``store``) is the explicit choice: it holds the task's state,
+    under the scope of the context's task instance (or of the store it carries). An
+    accessor needs only ``get`` and ``set``; ``delete`` and ``retention=`` are used when
+    it offers them (``store_client.from_context`` adapts).
     """
     if not isinstance(context, Mapping):
         raise NoTaskStoreError(f"the context must be a mapping (Airflow's context or a "
                                f"dict), got {type(context).__name__}")
+    if client is not None:
+        carried = next((context[k] for k in _ACCESSOR_KEYS if context.get(k) is not None),
+                       None)
+        scope = scope_from_context(context, carried)
+        if scope is None:
+            raise NoTaskStoreError("store= needs the task's scope: the context has no task "
+                                   "instance ('ti') and no scoped task store")
+        return client.task_store(scope)
     for name in _ACCESSOR_KEYS:
         store = context.get(name)
         if store is not None:
@@ -134,9 +146,10 @@ def find_task_store(context: Mapping[str, Any]) -> TaskStoreLike | None:
     return None
 
 
-def task_store_from_context(context: Mapping[str, Any]) -> TaskStoreLike:
+def task_store_from_context(context: Mapping[str, Any],
+                            client: StoreClient | None = None) -> TaskStoreLike:
     """The task store for ``context``; ``NoTaskStoreError`` saying how to give one."""
-    store = find_task_store(context)
+    store = find_task_store(context, client)
     if store is not None:
         return store
     if _task_instance(context) is not None:

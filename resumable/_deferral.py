@@ -138,7 +138,7 @@ def execute_deferrable(job: ResumableJobMixin, context: Any, *, resubmits: int =
     state = _checked_state(job)
     decision = job.get_resume_decision(context)  # checks the knobs, writes any intent
     if decision.action is ResumeAction.ALREADY_SUCCEEDED:
-        store = task_store_from_context(context)
+        store = task_store_from_context(context, job.store)
         return _finish(job, store, _load(job, store), decision.external_id, None, context)
     if decision.action is ResumeAction.SUBMIT:
         external_id = job.persist_job_id(context, job.submit_job(context))
@@ -146,7 +146,7 @@ def execute_deferrable(job: ResumableJobMixin, context: Any, *, resubmits: int =
         external_id = decision.external_id
     generation = None
     if job.durable:
-        record = _load(job, task_store_from_context(context))
+        record = _load(job, task_store_from_context(context, job.store))
         generation = None if record is None else record.generation
     timeout = job.poll_timeout
     from resumable._trigger import ResumableJobTrigger  # Airflow is needed from here on
@@ -205,7 +205,7 @@ def complete_deferred(job: ResumableJobMixin, context: Any, event: Any, *,
     store: TaskStoreLike | None = None
     record: JobRecord | None = None
     if job.durable:
-        store = task_store_from_context(context)
+        store = task_store_from_context(context, job.store)
         record = _load(job, store)
         if (record is None or not record.has_id or record.external_id != external_id
                 or record.generation != payload["generation"]):

@@ -61,6 +61,8 @@ class JobHooks(abc.ABC):
     failed_states: ClassVar[Collection[Any] | None] = None
 
     external_id_key: str = "remote_job_id"
+    #: A ``StoreClient`` (``connect(url)``) for the task's state, instead of the context's.
+    store: Any = None
     durable: bool = True
     poll_interval: float = 5.0
     poll_timeout: float | None = None

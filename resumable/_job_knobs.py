@@ -26,6 +26,9 @@ A wrong type raises :class:`~resumable._errors.JobConfigurationTypeError` (also 
 ``TypeError``), a wrong value :class:`~resumable._errors.JobConfigurationError` (also a
 ``ValueError``); both name the knob and the value.
 
+``store`` (a ``StoreClient``, not JSON: never part of :func:`knob_values`, which the
+deferral sends to the triggerer) is checked apart, by :func:`check_store`.
+
 What it does not do: coerce (``"5"`` stays wrong), or check the hooks or state sets.
 """
 
@@ -40,7 +43,8 @@ from resumable._errors import JobConfigurationError, JobConfigurationTypeError
 from resumable._job_record import meta_key
 from store_client import InvalidKeyError, validate_key
 
-__all__ = ["KNOBS", "MAX_SECONDS", "Knob", "check_knobs", "knob_problem", "knob_values"]
+__all__ = ["KNOBS", "MAX_SECONDS", "Knob", "check_knobs", "check_store", "knob_problem",
+           "knob_values"]
 
 #: The longest ``poll_interval``/``poll_max_interval`` (one day).
 MAX_SECONDS: Final = 86400.0
@@ -154,6 +158,16 @@ def check_knobs(values: Mapping[str, object]) -> None:
     for knob in KNOBS:
         if knob.name in values and (problem := knob_problem(knob.name, values[knob.name])):
             raise problem
+
+
+def check_store(value: object) -> None:
+    """``store`` must be None or a ``store_client.StoreClient`` (``connect(url)``)."""
+    from store_client import StoreClient
+
+    if value is not None and not isinstance(value, StoreClient):
+        raise JobConfigurationTypeError(
+            f"store must be None or a StoreClient from store_client.connect(), got "
+            f"{type(value).__name__}: {value!r:.80}", knob="store", value=value)
 
 
 def knob_values(operator: object) -> dict[str, object]:

@@ -50,7 +50,7 @@ from resumable._context import find_task_store, scope_from_context
 from resumable._deferral import complete_deferred, execute_deferrable
 from resumable._errors import TooManyResubmitsError
 from resumable._job_decision import Action, StatusKind
-from resumable._job_knobs import check_knobs, knob_values
+from resumable._job_knobs import check_knobs, check_store, knob_values
 from resumable._job_steps import JobSteps
 from resumable._job_tokens import idempotency_token_for
 from resumable._resume_api import ResumeDecision, persist_job_id, resume_decision
@@ -72,12 +72,13 @@ class ResumableJobMixin(JobSteps):
     seconds >= 0), ``poll_timeout`` (None or finite seconds > 0), ``max_resubmits`` (int
     >= 0), ``max_lookup_errors`` and ``max_unknown_statuses`` (ints >= 1), ``durable``,
     ``cancel_on_kill`` and ``deferrable`` (bools; ``deferrable`` is a keyword too),
-    ``external_id_key`` (a task-store key)."""
+    ``external_id_key`` (a task-store key), ``store`` (None or a ``StoreClient``: the
+    task's state on that store, under the task's scope, instead of the context's)."""
 
     def __init__(self, *args: Any, durable: bool | None = None,
                  poll_interval: float | None = None, poll_timeout: float | None = None,
                  cancel_on_kill: bool | None = None, deferrable: bool | None = None,
-                 **kwargs: Any) -> None:
+                 store: Any = None, **kwargs: Any) -> None:
         """Take the mixin's own keywords (unset ones keep the class attributes) and pass
         the rest on, so ``MyOperator(task_id=..., durable=False)`` works as with Airflow's.
 
@@ -89,6 +90,9 @@ class ResumableJobMixin(JobSteps):
             ("deferrable", deferrable))
             if value is not None}
         check_knobs(given)
+        if store is not None:
+            check_store(store)
+            given["store"] = store
         for name, value in given.items():
             setattr(self, name, value)
         super().__init__(*args, **kwargs)
@@ -143,6 +147,7 @@ class ResumableJobMixin(JobSteps):
         Checks every knob first (``JobConfigurationError``), before the store is read.
         """
         check_knobs(knob_values(self))
+        check_store(self.store)
         observer = self._begin_try(context)
         try:
             return self._execute_steps(context)
@@ -152,7 +157,7 @@ class ResumableJobMixin(JobSteps):
     def _execute_steps(self, context: Any) -> Any:
         if not self.durable:
             return self._run_without_store(context)
-        store = find_task_store(context)
+        store = find_task_store(context, self.store)
         if store is None:  # as Airflow's mixin: warn, and run without crash recovery
             self._observer().emit("no_task_state_store")
             self._observer().close()

@@ -78,7 +78,7 @@ def _decide(job: ResumableJobMixin, context: Any) -> ResumeDecision:
     if not job.durable:
         job.idempotency_token = one_off_token()
         return ResumeDecision(ResumeAction.SUBMIT)
-    store = task_store_from_context(context)
+    store = task_store_from_context(context, job.store)
     scope = scope_from_context(context, store)
     claimer = job._claimer(store)
     record = job._load_record(store)
@@ -117,7 +117,7 @@ def persist_job_id(job: ResumableJobMixin, context: Any, external_id: Any) -> An
     if not job.durable:
         job._resumable_external_id = external_id
         return external_id
-    store = task_store_from_context(context)
+    store = task_store_from_context(context, job.store)
     scope = scope_from_context(context, store)
     intent = JobRecord.load(None, store.get(meta_key(job.external_id_key)))
     if intent is None or intent.phase != "submitting":

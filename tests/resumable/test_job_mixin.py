@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from resumable import (
+    JobConfigurationTypeError,
     JobFailedError,
     JobHookError,
     JobStatusUnknownError,
@@ -368,3 +369,23 @@ def test_missing_hooks_are_named_when_the_class_is_instantiated() -> None:
         succeeded_states = ("DONE",)
 
     assert Complete().is_job_succeeded("DONE") and Complete().is_job_active("RUNNING")
+
+
+def test_an_explicit_store_holds_the_tasks_state_under_its_scope(
+        tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RESUMABLE_STORE_URL", raising=False)
+    client = connect(f"sqlite:///{tmp_path / 'explicit.db'}")
+
+    class TI:
+        dag_id, run_id, task_id, map_index = "dag", "run", "task", 2
+
+    jobs = FakeJobs()
+    assert FakeOperator(jobs, store=client).execute({"ti": TI()}) == {"job": 100}
+    scope = TaskScope("dag", "run", "task", 2)
+    assert client.task_store(scope).get(KEY) == 100
+    assert FakeOperator(jobs, store=client).execute({"ti": TI()}) == {"job": 100}
+    assert len(jobs.submissions) == 1  # the retry found the job on the explicit store
+    with pytest.raises(NoTaskStoreError, match="store= needs the task's scope"):
+        FakeOperator(jobs, store=client).execute({})
+    with pytest.raises(JobConfigurationTypeError, match="store must be None or a StoreClient"):
+        FakeOperator(jobs, store="sqlite:///x.db")
