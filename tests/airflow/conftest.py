@@ -11,18 +11,19 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support import require_or_skip
-from tests.support.airflow_env import AirflowHome, airflow_installed
+from resumable.demo import JobServer
+from tests.support.airflow_env import AirflowHome, migrated_home
 
 
 @pytest.fixture(scope="session")
 def airflow_home() -> Iterator[AirflowHome]:
     """A temporary ``AIRFLOW_HOME`` with a migrated SQLite metadata DB."""
-    if not airflow_installed():
-        require_or_skip("apache-airflow is not installed: pip install 'resumable[airflow]'")
-    home = AirflowHome()
-    try:
-        home.migrate()
+    with migrated_home() as home:
         yield home
-    finally:
-        home.close()
+
+
+@pytest.fixture(scope="module")
+def job_server() -> Iterator[JobServer]:
+    """A Databricks-shaped job server process whose runs take about 2 s."""
+    with JobServer(pending_seconds=0.2, run_seconds=2) as server:
+        yield server

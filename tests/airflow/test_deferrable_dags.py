@@ -68,12 +68,6 @@ def counted(crash: str) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def job_server() -> Iterator[JobServer]:
-    with JobServer(pending_seconds=0.2, run_seconds=2) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
 def runs(airflow_home: AirflowHome, job_server: JobServer) -> dict[str, DagRunResult]:
     """The three scenarios: one child process, three DAG runs."""
     env = {"RESUMABLE_EXAMPLE_DATABRICKS_HOST": job_server.url,

@@ -26,27 +26,17 @@ string gives a ``CronTriggerTimetable``, whose interval for a logical date D is 
 from __future__ import annotations
 
 import contextlib
-import subprocess
-import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import create_engine, text
 
 from examples.incremental_load.load import KEY
-from examples.incremental_load.tables import (
-    add_orders,
-    create_tables,
-    engine_for,
-    orders,
-    orders_copy,
-)
-from tests.support.airflow_env import ROOT, AirflowHome, DagRunResult, MetadataDB, RunSpec
-from tests.support.processes import kill_group
+from tests.examples.incremental_support import seeded, target_loads
+from tests.support.airflow_env import AirflowHome, DagRunResult, MetadataDB, RunSpec
 
 DAG_ID = "resumable_interval_load"
 TASK_ID = "load_orders_by_day"
@@ -132,26 +122,6 @@ def dag_runs(home: AirflowHome) -> dict[str, DagRunRow]:
             for r in rows}
 
 
-def airflow_cli(home: AirflowHome, env: Mapping[str, str], *args: str,
-                timeout: float = 180) -> None:
-    """Run ``airflow *args`` in the home (own process group, output in a log there)."""
-    airflow = Path(sys.executable).with_name("airflow")
-    argv = [str(airflow)] if airflow.exists() else [sys.executable, "-m", "airflow"]
-    log = home.path / f"cli-{'-'.join(args[:2])}-{len(list(home.path.glob('cli-*')))}.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen([*argv, *args], cwd=ROOT, env=home.env(env), stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            code = proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            kill_group(proc.pid)
-            proc.wait(timeout=30)
-            code = None
-    if code != 0:
-        tail = "\n".join(log.read_text(errors="replace").splitlines()[-60:])
-        raise AssertionError(f"airflow {' '.join(args)}: exit {code}; log tail:\n{tail}")
-
-
 def task_state(home: AirflowHome, run_id: str) -> tuple[str | None, int]:
     [ti] = home.db.task_tries(DAG_ID, run_id).values()
     assert ti.task_id == TASK_ID
@@ -160,16 +130,8 @@ def task_state(home: AirflowHome, run_id: str) -> tuple[str | None, int]:
 
 @pytest.fixture(scope="module")
 def databases(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
-    root: Path = tmp_path_factory.mktemp("orders_by_day")
-    source, target = f"sqlite:///{root / 'source.db'}", f"sqlite:///{root / 'target.db'}"
-    engine = engine_for(source)
-    try:
-        create_tables(engine, orders)
-        add_orders(engine, [{"id": i, "updated_at": at, "amount": 10 * i}
-                            for i, at in SOURCE.items()])
-    finally:
-        engine.dispose()
-    return source, target
+    return seeded(tmp_path_factory.mktemp("orders_by_day"),
+                  [{"id": i, "updated_at": at, "amount": 10 * i} for i, at in SOURCE.items()])
 
 
 @pytest.fixture(scope="module")
@@ -192,15 +154,15 @@ def cli_runs(airflow_home: AirflowHome, env: dict[str, str],
              runs: list[DagRunResult]) -> CliRuns:
     before = airflow_home.db.asset_state(ASSET)
     day = BACKFILL_DAY.date().isoformat()
-    airflow_cli(airflow_home, env, "backfill", "create", "--dag-id", DAG_ID,
-                "--from-date", day, "--to-date", day)
+    airflow_home.cli("backfill", "create", "--dag-id", DAG_ID, "--from-date", day,
+                     "--to-date", day, env=env)
     [backfill] = [r.run_id for r in dag_runs(airflow_home).values() if r.run_type == "backfill"]
-    airflow_cli(airflow_home, env, "tasks", "test", DAG_ID, TASK_ID, backfill)
+    airflow_home.cli("tasks", "test", DAG_ID, TASK_ID, backfill, env=env)
     after_backfill = airflow_home.db.asset_state(ASSET)
     # The control: `tasks test` for a logical date without a run creates a manual run,
     # runs the task in it and deletes the run (with its XCom) at the end; the asset
     # store and the target keep what the task wrote.
-    airflow_cli(airflow_home, env, "tasks", "test", DAG_ID, TASK_ID, CONTROL.isoformat())
+    airflow_home.cli("tasks", "test", DAG_ID, TASK_ID, CONTROL.isoformat(), env=env)
     return CliRuns(backfill, before, after_backfill, airflow_home.db.asset_state(ASSET))
 
 
@@ -279,12 +241,6 @@ def test_the_control_manual_run_over_the_same_day_moves_the_cursor(cli_runs: Cli
 
 def test_the_target_holds_every_order_once_per_load(
         databases: tuple[str, str], cli_runs: CliRuns) -> None:
-    engine = engine_for(databases[1])
-    try:
-        with engine.connect() as conn:
-            copied = conn.execute(select(orders_copy.c.id, orders_copy.c.loads)
-                                  .order_by(orders_copy.c.id)).all()
-    finally:
-        engine.dispose()
     # A and B once (the manual runs); C twice (the backfill, then the control)
-    assert [tuple(r) for r in copied] == [(i, 2 if i in ON[C] else 1) for i in SOURCE]
+    assert list(target_loads(databases[1]).items()) == [
+        (i, 2 if i in ON[C] else 1) for i in SOURCE]

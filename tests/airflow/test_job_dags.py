@@ -116,12 +116,6 @@ def emr_on_moto(region: str = "us-east-1") -> Iterator[Report]:
 # -- fixtures ---------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def job_server() -> Iterator[JobServer]:
-    with JobServer(pending_seconds=0.2, run_seconds=2) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
 def databricks_runs(airflow_home: AirflowHome,
                     job_server: JobServer) -> dict[str, DagRunResult]:
     """Both Databricks scenarios, one child process, two DAG runs."""

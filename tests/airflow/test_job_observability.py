@@ -115,12 +115,6 @@ class ObservedRun:
 
 
 @pytest.fixture(scope="module")
-def job_server() -> Iterator[JobServer]:
-    with JobServer(pending_seconds=0.2, run_seconds=2) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
 def observed(airflow_home: AirflowHome, job_server: JobServer) -> ObservedRun:
     if importlib.util.find_spec("opentelemetry.sdk") is None:
         require_or_skip("the span test needs opentelemetry-sdk (pip install opentelemetry-sdk)")

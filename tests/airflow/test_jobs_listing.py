@@ -44,12 +44,6 @@ def crash_while_polling() -> Iterator[Callable[[], Any]]:
 
 
 @pytest.fixture(scope="module")
-def job_server() -> Iterator[JobServer]:
-    with JobServer(pending_seconds=0.2, run_seconds=2) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
 def dag_run(airflow_home: AirflowHome, job_server: JobServer) -> DagRunResult:
     env = {"RESUMABLE_EXAMPLE_DATABRICKS_HOST": job_server.url,
            "RESUMABLE_EXAMPLE_POLL_INTERVAL": "0.1"}

@@ -29,26 +29,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import create_engine, text
 
 from examples.incremental_load.load import ASSET, KEY
 from examples.incremental_load.tables import (
     add_orders,
-    create_tables,
     engine_for,
-    missing_tables,
-    orders,
-    orders_copy,
 )
 from resumable._boundary import BOUNDARY_LIMIT, Boundary
 from resumable._watermark_spec import WatermarkSpec
-from tests.support import require_or_skip
+from tests.examples.incremental_support import seeded, target_loads
 from tests.support.airflow_env import (
     AirflowHome,
     DagRunResult,
     MetadataDB,
     RunSpec,
-    airflow_installed,
+    migrated_home,
 )
 
 DAG_ID = "resumable_incremental_load"
@@ -86,19 +82,6 @@ def stored_text(metadata_db: Path) -> str | None:
         engine.dispose()
 
 
-def loads_by_id(target: str) -> dict[int, int]:
-    """The target's ``loads`` by id (empty if it has no table yet)."""
-    engine = engine_for(target)
-    try:
-        if missing_tables(engine, orders_copy):
-            return {}
-        with engine.connect() as conn:
-            rows = conn.execute(select(orders_copy.c.id, orders_copy.c.loads))
-            return {row.id: row.loads for row in rows}
-    finally:
-        engine.dispose()
-
-
 @contextlib.contextmanager
 def add_rows_between_runs(source: str, target: str, ties: list[int],
                           later: list[int]) -> Iterator[dict[str, Any]]:
@@ -108,7 +91,7 @@ def add_rows_between_runs(source: str, target: str, ties: list[int],
         raw = stored_text(db.path)
     finally:
         db.close()
-    loads = loads_by_id(target)
+    loads = target_loads(target)
     engine = engine_for(source)
     try:
         add_orders(engine, _rows([(i, TIE) for i in ties]))
@@ -124,14 +107,8 @@ def add_rows_between_runs(source: str, target: str, ties: list[int],
 @pytest.fixture(scope="module")
 def home() -> Iterator[AirflowHome]:
     """An ``AIRFLOW_HOME`` of this module's own (skips without Airflow, as the shared one)."""
-    if not airflow_installed():
-        require_or_skip("apache-airflow is not installed: pip install 'resumable[airflow]'")
-    airflow = AirflowHome()
-    try:
-        airflow.migrate()
+    with migrated_home() as airflow:
         yield airflow
-    finally:
-        airflow.close()
 
 
 @pytest.fixture(scope="module")
@@ -154,15 +131,8 @@ def plan() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def databases(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
-    root: Path = tmp_path_factory.mktemp("orders-boundary")
-    source, target = f"sqlite:///{root / 'source.db'}", f"sqlite:///{root / 'target.db'}"
-    engine = engine_for(source)
-    try:
-        create_tables(engine, orders)
-        add_orders(engine, _rows([(i, TIE) for i in range(1, BIG + 1)]))
-    finally:
-        engine.dispose()
-    return source, target
+    return seeded(tmp_path_factory.mktemp("orders-boundary"),
+                  _rows([(i, TIE) for i in range(1, BIG + 1)]))
 
 
 @pytest.fixture(scope="module")
@@ -211,7 +181,7 @@ def test_run_1_loaded_every_row(home: AirflowHome, runs: list[DagRunResult]) -> 
 def test_after_run_2_every_row_is_in_the_target(home: AirflowHome, runs: list[DagRunResult],
                                                 databases: tuple[str, str],
                                                 plan: dict[str, Any]) -> None:
-    loads = loads_by_id(databases[1])
+    loads = target_loads(databases[1])
     new = set(plan["ties"]) | set(plan["later"])
     assert loads.keys() == set(range(1, BIG + 1)) | new  # 100,030 rows
     assert len(loads) == BIG + ADDED + LATER

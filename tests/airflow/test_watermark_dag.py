@@ -15,20 +15,16 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
 from examples.incremental_load.load import ASSET, INITIAL, KEY
 from examples.incremental_load.tables import (
     add_orders,
-    create_tables,
     engine_for,
-    orders,
-    orders_copy,
 )
+from tests.examples.incremental_support import seeded, target_loads
 from tests.support.airflow_env import AirflowHome, DagRunResult, MetadataDB, RunSpec
 
 DAG_ID = "resumable_incremental_load"
@@ -61,15 +57,7 @@ def add_rows_between_runs(source: str) -> Iterator[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def databases(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
-    root: Path = tmp_path_factory.mktemp("orders")
-    source, target = f"sqlite:///{root / 'source.db'}", f"sqlite:///{root / 'target.db'}"
-    engine = engine_for(source)
-    try:
-        create_tables(engine, orders)
-        add_orders(engine, _rows(FIRST))
-    finally:
-        engine.dispose()
-    return source, target
+    return seeded(tmp_path_factory.mktemp("orders"), _rows(FIRST))
 
 
 @pytest.fixture(scope="module")
@@ -114,11 +102,4 @@ def test_the_second_run_loaded_only_the_new_rows(airflow_home: AirflowHome,
     # and drops it as already loaded, and keeps id 6, new at that timestamp.
     assert second == {"window_start": (T0 + timedelta(minutes=5)).isoformat(),
                       "selected": 4, "loaded": [6, 7, 8]}
-    engine = engine_for(databases[1])
-    try:
-        with engine.connect() as conn:
-            copied = conn.execute(select(orders_copy.c.id, orders_copy.c.loads)
-                                  .order_by(orders_copy.c.id)).all()
-    finally:
-        engine.dispose()
-    assert [tuple(row) for row in copied] == [(i, 1) for i in range(1, 9)]  # none twice
+    assert list(target_loads(databases[1]).items()) == [(i, 1) for i in range(1, 9)]

@@ -40,7 +40,8 @@ from tests.support.postgres import PostgresServer
 from tests.support.processes import kill_group
 
 __all__ = ["T0", "UTC", "Databases", "LoadProcess", "add", "minutes", "order", "postgres_databases",
-           "source_times", "sqlite_databases", "stored", "stored_cursor", "target_rows"]
+           "seeded", "source_times", "sqlite_databases", "stored", "stored_cursor",
+           "target_loads", "target_rows"]
 
 UTC = timezone.utc
 T0 = datetime(2021, 3, 1, 8, 0, tzinfo=UTC)  # far from the wall clock on purpose
@@ -95,6 +96,13 @@ def add(url: str, rows: Iterable[dict[str, Any]]) -> None:
         engine.dispose()
 
 
+def seeded(directory: Path, rows: Iterable[dict[str, Any]]) -> tuple[str, str]:
+    """A SQLite source in ``directory`` holding ``rows``, and the URL of its target."""
+    source, target = f"sqlite:///{directory / 'source.db'}", f"sqlite:///{directory / 'target.db'}"
+    add(source, rows)
+    return source, target
+
+
 def source_times(url: str) -> dict[int, datetime]:
     """Every source row's ``updated_at`` by id."""
     engine = engine_for(url)
@@ -115,6 +123,11 @@ def target_rows(url: str) -> dict[int, tuple[datetime, int]]:
             return {r.id: (r.updated_at, r.loads) for r in conn.execute(select(orders_copy))}
     finally:
         engine.dispose()
+
+
+def target_loads(url: str) -> dict[int, int]:
+    """Every target row's ``loads`` by id, in id order; empty if there is no table."""
+    return {i: loads for i, (_, loads) in sorted(target_rows(url).items())}
 
 
 def stored(store_url: str) -> Any:

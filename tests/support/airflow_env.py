@@ -62,6 +62,22 @@ def airflow_installed() -> bool:
     return importlib.util.find_spec("airflow") is not None
 
 
+@contextlib.contextmanager
+def migrated_home() -> Iterator[AirflowHome]:
+    """A temporary ``AIRFLOW_HOME`` with a migrated SQLite metadata DB, removed afterwards
+    (a skip without Airflow, a failure under ``RESUMABLE_STRICT=1``)."""
+    from tests.support import require_or_skip
+
+    if not airflow_installed():
+        require_or_skip("apache-airflow is not installed: pip install 'resumable[airflow]'")
+    home = AirflowHome()
+    try:
+        home.migrate()
+        yield home
+    finally:
+        home.close()
+
+
 @dataclass(frozen=True)
 class RunSpec:
     """One ``dag.test()``: the DAG, its logical date, and an optional setup around it."""
@@ -211,6 +227,13 @@ class AirflowHome:
         self._child([sys.executable, "-m", "tests.support.airflow_env", *args],
                     {**self.env(env), _RESULT_ENV: str(result)}, timeout)
         return json.loads(result.read_text())
+
+    def cli(self, *args: str, env: Mapping[str, str] | None = None,
+            timeout: float = 180.0) -> None:
+        """Run ``airflow *args`` in this home (own process group, output in a log here)."""
+        airflow = Path(sys.executable).with_name("airflow")
+        argv = [str(airflow)] if airflow.exists() else [sys.executable, "-m", "airflow"]
+        self._child([*argv, *args], self.env(env), timeout)
 
     def _child(self, argv: list[str], env: dict[str, str], timeout: float) -> None:
         self._children += 1
