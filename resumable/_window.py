@@ -13,9 +13,11 @@ bounded state), and records the furthest cursor kept with the identities of the 
 it; ``observe(rows)`` only records. With ``row_order`` it stops reading (and sets
 ``exhausted``) at the first row past the window in the direction the rows come, so a lazy
 producer stops paging, and it refuses rows that break that order. ``commit()`` merges
-what was recorded into the stored watermark (:func:`merged`, pure) and writes it with
-``compare_and_set``, re-reading and merging again when another run wrote first: the
-cursor never moves backwards and two concurrent runs end at the further value. Nothing is
+what was recorded into the stored watermark (:func:`merged`, pure). On our own stores it
+merges under the row's lock (``AssetStore.update``), so concurrent commits queue and all
+land; on Airflow's asset store it writes with ``compare_and_set``, re-reading and merging
+again when another run wrote first. Either way the cursor never moves backwards and two
+concurrent runs end at the further value. Nothing is
 written when nothing was observed, for a bounded backfill (``end=``) or an Airflow
 backfill run.
 
@@ -48,7 +50,7 @@ from resumable._rows import MISSING, is_row
 from resumable._watermark_spec import WatermarkSpec
 from resumable._watermark_state import State, merged
 from resumable._window_queries import Format, query_params, where_clause
-from store_client import ValueTooLargeError
+from store_client import AssetStore, ValueTooLargeError
 
 __all__ = ["State", "WatermarkSpec", "Window", "is_rows", "merged", "open_window", "window_for"]
 
@@ -286,6 +288,8 @@ class Window:
         if not self._writes or self.max_cursor is None:
             return False
         boundary, limit = self._boundary(), BOUNDARY_LIMIT
+        if isinstance(self._store, AssetStore):
+            return self._commit_locked(boundary, limit)
         expected = self._stored_raw if self._expected_known \
             else self._store.get(self.spec.key)  # type: ignore[union-attr]
         attempts = 0
@@ -309,6 +313,30 @@ class Window:
         raise WatermarkConflictError(
             f"the watermark {self.spec.key!r} changed under each of {_CAS_ATTEMPTS} "
             "compare_and_set attempts; nothing was stored")
+
+    def _commit_locked(self, boundary: Boundary, limit: int) -> bool:
+        """Merge under the store's row lock (``AssetStore.update``): concurrent commits
+        of one watermark queue, and every one of them lands."""
+        moved = False
+
+        def change(raw: Any) -> Any:
+            nonlocal moved
+            current = None if raw is None else State.decode(raw)
+            new = merged(current, self.max_cursor, boundary, self._direction, limit)
+            moved = new is not None
+            return None if new is None else new.encode()
+
+        while True:
+            try:
+                stored = self._store.update(self.spec.key, change)  # type: ignore[union-attr]
+            except ValueTooLargeError:
+                if limit == 0:
+                    raise
+                limit //= 2  # a store with a smaller value limit: keep fewer identities
+                continue
+            if moved:
+                self._stored_raw = stored
+            return moved
 
     def __enter__(self) -> Window:
         return self

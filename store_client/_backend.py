@@ -19,15 +19,23 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Final
 
+from store_client._errors import StoreBackendError, StoreConflictError
 from store_client._scopes import AssetScope, TaskScope
 
-__all__ = ["CleanupReport", "CleanupRow", "Scope", "ScopeSummary", "StoreBackend",
-           "TaskEntry"]
+__all__ = ["UPDATE_ATTEMPTS", "Change", "CleanupReport", "CleanupRow", "Scope",
+           "ScopeSummary", "StoreBackend", "TaskEntry"]
 
 Scope = TaskScope | AssetScope
+#: What ``update`` applies: the current JSON text (None: absent) to the new one (None:
+#: leave it).
+Change = Callable[[str | None], str | None]
+#: Attempts of the default, optimistic ``update`` before ``StoreConflictError``.
+UPDATE_ATTEMPTS: Final = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +109,28 @@ class StoreBackend(ABC):
         the key is absent or expired). True if written. ``expires_at`` is the new row's
         expiry (task scopes; asset scopes always pass ``None``)."""
 
+    def update(self, scope: Scope, key: str, change: Change, *, now: datetime,
+               expires_at: datetime | None = None) -> str | None:
+        """Atomically replace the live JSON text ``current`` (None: absent) with
+        ``change(current)``; ``change`` returning None or ``current`` writes nothing.
+        Returns the text stored at the end. ``change`` may be called more than once: it
+        must be pure.
+
+        This default reads and calls :meth:`compare_and_set`, again when another writer
+        got in first, at most ``UPDATE_ATTEMPTS`` times (then ``StoreConflictError``).
+        Backends that can lock the row first override it, so writers queue instead.
+        """
+        for _ in range(UPDATE_ATTEMPTS):
+            current = self.get(scope, key, now=now)
+            new = change(current)
+            if new is None or new == current:
+                return current
+            if self.compare_and_set(scope, key, current, new, now=now, expires_at=expires_at):
+                return new
+        raise StoreConflictError(
+            f"key {key!r} changed under each of {UPDATE_ATTEMPTS} compare_and_set attempts "
+            "of an update; nothing was written")
+
     @abstractmethod
     def cleanup(self, *, now: datetime, dry_run: bool = False,
                 batch_size: int = 0) -> CleanupReport:
@@ -115,8 +145,6 @@ class StoreBackend(ABC):
 
         Backends that cannot list across scopes raise ``StoreBackendError``.
         """
-        from store_client._errors import StoreBackendError
-
         raise StoreBackendError(f"{type(self).__name__} cannot list its scopes")
 
     def close(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
@@ -142,6 +170,12 @@ class StoreBackend(ABC):
     async def aitems(self, scope: Scope, *, now: datetime) -> dict[str, str]:
         """Async :meth:`items`."""
         return await asyncio.to_thread(self.items, scope, now=now)
+
+    async def aupdate(self, scope: Scope, key: str, change: Change, *, now: datetime,
+                      expires_at: datetime | None = None) -> str | None:
+        """Async :meth:`update`."""
+        return await asyncio.to_thread(self.update, scope, key, change, now=now,
+                                       expires_at=expires_at)
 
     async def acompare_and_set(self, scope: Scope, key: str, expected: str | None,
                                new: str, *, now: datetime,

@@ -15,6 +15,8 @@
      ├── StoreUnavailableError                        connection lost or timed out, after retries
      ├── StoreAuthError                               the store refused our credentials
      │                                                 (HTTP 401/403, a PostgreSQL role)
+     ├── StoreConflictError                           an update lost to other writers every
+     │                                                 time it was tried (bounded attempts)
      └── StoreBackendError                            any other failure of the backend
 
 Validation errors subclass the matching built-in (``ValueError``/``TypeError``) so that
@@ -35,6 +37,7 @@ __all__ = [
     "SchemaVersionError",
     "StoreAuthError",
     "StoreBackendError",
+    "StoreConflictError",
     "StoreError",
     "StoreUnavailableError",
     "ValueTooLargeError",
@@ -100,3 +103,7 @@ class StoreAuthError(StoreError):
 
 class StoreBackendError(StoreError):
     """The backend failed in a way that retrying would not fix."""
+
+
+class StoreConflictError(StoreError):
+    """An update found the value changed by another writer on every attempt it had."""

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 from store_client._backend import (
+    Change,
     CleanupReport,
     CleanupRow,
     Scope,
@@ -98,6 +99,18 @@ class MemoryBackend(StoreBackend):
                 return False
             rows[key] = _Row(new, expires_at, now)
             return True
+
+    def update(self, scope: Scope, key: str, change: Change, *, now: datetime,
+               expires_at: datetime | None = None) -> str | None:
+        with self._lock:  # change() runs under the lock: no other writer can get in
+            rows = self._rows(scope, create=True)
+            row = rows.get(key)
+            current = row.value if row is not None and _live(row, now) else None
+            new = change(current)
+            if new is None or new == current:
+                return current
+            rows[key] = _Row(new, expires_at, now)
+            return new
 
     def scan_tasks(self, key_prefix: str, *, now: datetime) -> list[TaskEntry]:
         with self._lock:

@@ -28,6 +28,7 @@ from sqlalchemy import ColumnElement, and_, any_, func, select
 from sqlalchemy import exc as sa_exc
 
 from store_client._backend import (
+    Change,
     CleanupReport,
     CleanupRow,
     Scope,
@@ -36,16 +37,16 @@ from store_client._backend import (
     TaskEntry,
 )
 from store_client._config import StoreSettings
-from store_client._errors import (
-    ConfigurationError,
-    StoreAuthError,
-    StoreBackendError,
-    StoreError,
-    StoreUnavailableError,
-)
+from store_client._errors import StoreUnavailableError
 from store_client._retry import DEFAULT_RETRY, RetryPolicy
 from store_client._scopes import AssetScope, TaskScope
-from store_client._sql_engine import create_private_file, create_store_engine
+from store_client._sql_direct import DirectPath, first_row, no_result, rows
+from store_client._sql_engine import (
+    create_private_file,
+    create_store_engine,
+    statement_deadline,
+)
+from store_client._sql_errors import sa_transient, translate
 from store_client._sql_schema import asset_state, ensure_schema, task_state
 from store_client._sql_statements import Statements, live, task_match
 
@@ -66,28 +67,6 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-_NO_DATABASE = "FATAL:  database"
-_AUTH_FAILED = ("password authentication failed", "FATAL:  role", "no pg_hba.conf entry",
-                "no password supplied")
-
-
-def _translate(exc: sa_exc.SQLAlchemyError, where: str) -> StoreError:
-    """Map a SQLAlchemy error to the store client's error tree."""
-    detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:300]
-    # A server that answers but refuses who we are, or has no such database, will not
-    # change its mind on a retry (libpq gives these no SQLSTATE: the text tells).
-    if _NO_DATABASE in detail:
-        return ConfigurationError(f"store {where}: {detail} (check the URL)")
-    if any(marker in detail for marker in _AUTH_FAILED):
-        return StoreAuthError(f"store {where} refused the credentials: {detail}")
-    transient = isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError,
-                                 sa_exc.TimeoutError)) or getattr(
-        exc, "connection_invalidated", False)
-    if transient:
-        return StoreUnavailableError(f"store {where} is unavailable: {detail}")
-    return StoreBackendError(f"store {where} failed: {detail}")
-
-
 class SqlBackend(StoreBackend):
     """A :class:`StoreBackend` on SQLite or PostgreSQL; safe across threads and processes."""
 
@@ -104,27 +83,27 @@ class SqlBackend(StoreBackend):
         self._schema_lock = threading.Lock()
         self._sql = Statements.for_dialect(self.engine.dialect.name)
         # Reads need no transaction: autocommit saves PostgreSQL a BEGIN and a ROLLBACK.
+        postgres = self.engine.dialect.name == "postgresql"
         self._reader = (self.engine.execution_options(isolation_level="AUTOCOMMIT")
-                        if self.engine.dialect.name == "postgresql" else self.engine)
+                        if postgres else self.engine)
+        # The hot path: get, put, compare_and_set and update on a DBAPI connection.
+        self._path = DirectPath(self.engine, self._sql, self._where,
+                                statement_deadline(settings) if postgres else 0.0)
+        self._direct, self._time = self._path.statements, self._path.time
 
     # -- plumbing -------------------------------------------------------------------
 
     def _run(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
-        """Run one operation with schema creation, error translation and retries."""
+        """Run one write with schema creation, error translation and retries."""
         return self.retry.call(self._attempt, fn, *args, **kwargs)
 
+    def _read(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run one read as :meth:`_run` runs a write, without the check after the call (a
+        file replaced during a read only means the read saw the old file)."""
+        return self.retry.call(self._read_attempt, fn, *args, **kwargs)
+
     def _attempt(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
-        try:
-            if self._file is not None and self._file.changed():
-                self._reopen()
-            if not self._schema_ready:
-                with self._schema_lock:
-                    if not self._schema_ready:
-                        ensure_schema(self.engine, create=self.settings.create)
-                        self._schema_ready = True
-            result = fn(*args, **kwargs)
-        except sa_exc.SQLAlchemyError as exc:
-            raise _translate(exc, self._where) from exc
+        result = self._read_attempt(fn, *args, **kwargs)
         if self._file is not None and self._file.changed():
             # The file was deleted or replaced while we wrote to it: what we wrote is
             # gone with it. Do it again on the new file (retried as an outage).
@@ -133,6 +112,19 @@ class SqlBackend(StoreBackend):
                 "call; writing it again")
         return result
 
+    def _read_attempt(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            if self._file is not None and self._file.changed():
+                self._reopen()
+            if not self._schema_ready:
+                with self._schema_lock:
+                    if not self._schema_ready:
+                        ensure_schema(self.engine, create=self.settings.create)
+                        self._schema_ready = True
+            return fn(*args, **kwargs)
+        except sa_exc.SQLAlchemyError as exc:
+            raise translate(exc, self._where, sa_transient(exc)) from exc
+
     def _reopen(self) -> None:
         """The store file was deleted or replaced: drop our connections to the old one and
         start again on the path (a new, empty store if it was deleted)."""
@@ -140,45 +132,40 @@ class SqlBackend(StoreBackend):
         _log.warning("store file %s was deleted or replaced under this client; reopening",
                      self._file.path)
         self.engine.dispose()
+        self._path.connections.reset()
         self._file.seen = None
         self._schema_ready = False
         create_private_file(self._file.path, self.settings.create)
 
     def _after_fork_in_child(self) -> None:
-        """A fresh schema lock (another thread of the parent may have held it)."""
+        """Fresh locks (another thread of the parent may have held them)."""
         self._schema_lock = threading.Lock()
+        self._path.connections.after_fork_in_child()
 
     # -- operations -----------------------------------------------------------------
 
     def get(self, scope: Scope, key: str, *, now: datetime) -> str | None:
-        return self._run(self._get, scope, key, now)
-
-    def _get(self, scope: Scope, key: str, now: datetime) -> str | None:
-        with self._reader.connect() as conn:
-            text: str | None
-            if isinstance(scope, TaskScope):
-                text = conn.scalar(self._sql.task_get, {
-                    "d": scope.dag_id, "r": scope.run_id, "t": scope.task_id,
-                    "m": scope.map_index, "k": key, "now": now})
-            else:
-                text = conn.scalar(self._sql.asset_get, {"a": scope.identity, "k": key})
-            return text
+        if isinstance(scope, TaskScope):
+            statement, params = self._direct.task_get, {
+                "d": scope.dag_id, "r": scope.run_id, "t": scope.task_id,
+                "m": scope.map_index, "k": key, "now": self._time(now)}
+        else:
+            statement, params = self._direct.asset_get, {"a": scope.identity, "k": key}
+        row = self._read(self._path.execute, statement, params, first_row)
+        return None if row is None else row[0]
 
     def put(self, scope: Scope, key: str, value: str, *, expires_at: datetime | None,
             now: datetime) -> None:
-        self._run(self._put, scope, key, value, expires_at, now)
-
-    def _put(self, scope: Scope, key: str, value: str, expires_at: datetime | None,
-             now: datetime) -> None:
-        with self.engine.begin() as conn:
-            if isinstance(scope, TaskScope):
-                conn.execute(self._sql.task_upsert, {
-                    "dag_id": scope.dag_id, "run_id": scope.run_id, "task_id": scope.task_id,
-                    "map_index": scope.map_index, "key": key, "value": value,
-                    "updated_at": now, "expires_at": expires_at})
-            else:
-                conn.execute(self._sql.asset_upsert, {
-                    "asset": scope.identity, "key": key, "value": value, "updated_at": now})
+        if isinstance(scope, TaskScope):
+            statement, params = self._direct.task_upsert, {
+                "dag_id": scope.dag_id, "run_id": scope.run_id, "task_id": scope.task_id,
+                "map_index": scope.map_index, "key": key, "value": value,
+                "updated_at": self._time(now), "expires_at": self._time(expires_at)}
+        else:
+            statement, params = self._direct.asset_upsert, {
+                "asset": scope.identity, "key": key, "value": value,
+                "updated_at": self._time(now)}
+        self._run(self._path.execute, statement, params, no_result)
 
     def delete(self, scope: Scope, key: str) -> None:
         self._run(self._delete, scope, key)
@@ -203,7 +190,7 @@ class SqlBackend(StoreBackend):
                 conn.execute(asset_state.delete().where(_a.asset == scope.identity))
 
     def items(self, scope: Scope, *, now: datetime) -> dict[str, str]:
-        return self._run(self._items, scope, now)
+        return self._read(self._items, scope, now)
 
     def _items(self, scope: Scope, now: datetime) -> dict[str, str]:
         if isinstance(scope, TaskScope):
@@ -215,35 +202,46 @@ class SqlBackend(StoreBackend):
 
     def compare_and_set(self, scope: Scope, key: str, expected: str | None, new: str,
                         *, now: datetime, expires_at: datetime | None = None) -> bool:
-        return self._run(self._compare_and_set, scope, key, expected, new, now, expires_at)
-
-    def _compare_and_set(self, scope: Scope, key: str, expected: str | None, new: str,
-                         now: datetime, expires_at: datetime | None) -> bool:
-        sql = self._sql
+        direct, time = self._direct, self._time
         if isinstance(scope, TaskScope):
-            row = {"d": scope.dag_id, "r": scope.run_id, "t": scope.task_id,
-                   "m": scope.map_index, "k": key}
             if expected is None:
-                statement, params = sql.task_insert_new, {
+                statement, params = direct.task_insert_new, {
                     "dag_id": scope.dag_id, "run_id": scope.run_id, "task_id": scope.task_id,
                     "map_index": scope.map_index, "key": key, "value": new,
-                    "updated_at": now, "expires_at": expires_at}
+                    "updated_at": time(now), "expires_at": time(expires_at)}
             else:
-                statement, params = sql.task_cas_update, {
-                    **row, "expected": expected, "new": new, "now": now,
-                    "new_expires_at": expires_at}
+                statement, params = direct.task_cas_update, {
+                    "d": scope.dag_id, "r": scope.run_id, "t": scope.task_id,
+                    "m": scope.map_index, "k": key, "expected": expected, "new": new,
+                    "now": time(now), "new_expires_at": time(expires_at)}
         elif expected is None:
-            statement, params = sql.asset_insert_new, {
-                "asset": scope.identity, "key": key, "value": new, "updated_at": now}
+            statement, params = direct.asset_insert_new, {
+                "asset": scope.identity, "key": key, "value": new, "updated_at": time(now)}
         else:
-            statement, params = sql.asset_cas_update, {
-                "a": scope.identity, "k": key, "expected": expected, "new": new, "now": now}
-        with self.engine.begin() as conn:
-            # RETURNING, not rowcount: psycopg reports -1 for INSERT ... ON CONFLICT here.
-            return conn.execute(statement, params).first() is not None
+            statement, params = direct.asset_cas_update, {
+                "a": scope.identity, "k": key, "expected": expected, "new": new,
+                "now": time(now)}
+        # RETURNING, not rowcount: psycopg reports -1 for INSERT ... ON CONFLICT here.
+        return bool(self._run(self._path.execute, statement, params, rows))
+
+    def update(self, scope: Scope, key: str, change: Change, *, now: datetime,
+               expires_at: datetime | None = None) -> str | None:
+        direct, time = self._direct, self._time
+        if isinstance(scope, TaskScope):
+            params = {"d": scope.dag_id, "r": scope.run_id, "t": scope.task_id,
+                      "m": scope.map_index, "k": key, "now": time(now),
+                      "dag_id": scope.dag_id, "run_id": scope.run_id,
+                      "task_id": scope.task_id, "map_index": scope.map_index, "key": key,
+                      "updated_at": time(now), "expires_at": time(expires_at)}
+            return self._run(self._path.update, direct.task_lock_read, direct.task_insert_new,
+                             direct.task_upsert, params, change)
+        params = {"a": scope.identity, "k": key, "asset": scope.identity, "key": key,
+                  "updated_at": time(now)}
+        return self._run(self._path.update, direct.asset_lock_read, direct.asset_insert_new,
+                         direct.asset_upsert, params, change)
 
     def scan_tasks(self, key_prefix: str, *, now: datetime) -> list[TaskEntry]:
-        return self._run(self._scan_tasks, key_prefix, now)
+        return self._read(self._scan_tasks, key_prefix, now)
 
     def _scan_tasks(self, key_prefix: str, now: datetime) -> list[TaskEntry]:
         query = select(_t.dag_id, _t.run_id, _t.task_id, _t.map_index, _t.key, _t.value,
@@ -255,7 +253,7 @@ class SqlBackend(StoreBackend):
                     for d, r, t, m, k, v, u in conn.execute(query) if k.startswith(key_prefix)]
 
     def scopes(self, *, now: datetime) -> list[ScopeSummary]:
-        return self._run(self._scopes, now)
+        return self._read(self._scopes, now)
 
     def _scopes(self, now: datetime) -> list[ScopeSummary]:
         """Two grouped queries: task scopes with live keys, then assets."""
@@ -279,7 +277,7 @@ class SqlBackend(StoreBackend):
         if dry_run:
             query = select(_t.dag_id, _t.run_id, _t.task_id, _t.map_index, _t.key).where(
                 expired).order_by(_t.id)
-            rows = self._run(self._fetch_rows, query)
+            rows = self._read(self._fetch_rows, query)
             return CleanupReport(count=len(rows), dry_run=True, rows=rows)
         if batch_size <= 0:
             return CleanupReport(count=self._run(self._delete_where, expired))
@@ -307,4 +305,5 @@ class SqlBackend(StoreBackend):
             return int(conn.execute(task_state.delete().where(condition)).rowcount)
 
     def close(self) -> None:
+        self._path.connections.reset()
         self.engine.dispose()

@@ -26,6 +26,7 @@ import math
 import os
 import sqlite3
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -39,7 +40,7 @@ from store_client._config import StoreSettings, redact_url
 from store_client._errors import ConfigurationError
 from store_client._sql_watchdog import WATCHDOG
 
-__all__ = ["FileIdentity", "create_store_engine", "sqlite_path"]
+__all__ = ["FileIdentity", "create_store_engine", "open_direct_connection", "sqlite_path"]
 
 #: A client-side deadline beyond the server's statement_timeout: the server's own
 #: timeout fires first whenever the server still answers.
@@ -63,10 +64,13 @@ class FileIdentity:
     path: Path
     seen: tuple[int, int] | None = None
 
+    def __post_init__(self) -> None:
+        self._name = str(self.path)  # os.stat on a str skips Path's conversion per call
+
     def current(self) -> tuple[int, int] | None:
         """The file's identity now; None if it no longer exists."""
         try:
-            stat = os.stat(self.path)
+            stat = os.stat(self._name)
         except FileNotFoundError:
             return None
         return stat.st_dev, stat.st_ino
@@ -150,7 +154,7 @@ def _postgres_engine(parsed: URL, settings: StoreSettings) -> Engine:
         connect_args={"connect_timeout": max(2, math.ceil(settings.connect_timeout)),
                       "options": options, "keepalives": 1, "keepalives_idle": 10,
                       "keepalives_interval": 5, "keepalives_count": 3})
-    deadline = settings.statement_timeout + _DEADLINE_GRACE_S
+    deadline = statement_deadline(settings)
 
     def on_checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
         record.info["watchdog"] = WATCHDOG.arm(dbapi_conn.fileno(), deadline)
@@ -164,6 +168,37 @@ def _postgres_engine(parsed: URL, settings: StoreSettings) -> Engine:
     event.listen(engine, "checkin", on_checkin)
     event.listen(engine, "invalidate", lambda c, record, e: on_checkin(c, record))
     return engine
+
+
+def open_direct_connection(engine: Engine) -> tuple[Any, Callable[[], None]]:
+    """A DBAPI connection of ``engine``'s, taken out of its pool, in autocommit mode.
+
+    Opened by the pool, so the engine's connect-time settings apply; then detached, so
+    the pool neither reuses nor counts it. The watchdog ticket the checkout armed is
+    disarmed: the caller arms one per statement (:func:`statement_deadline`). Returns
+    the connection and the function that closes it for good. An in-memory SQLite
+    database has one connection, shared: it is returned as is (closing it is a no-op).
+    """
+    proxy = engine.raw_connection()
+    connection: Any = proxy.dbapi_connection
+    if isinstance(engine.pool, StaticPool):  # an in-memory database: its one connection
+        proxy.close()
+        connection.isolation_level = None
+        return connection, lambda: None
+    ticket = proxy.info.pop("watchdog", None)
+    if ticket is not None:
+        WATCHDOG.disarm(ticket)
+    proxy.detach()
+    if engine.dialect.name == "postgresql":
+        connection.autocommit = True
+    else:
+        connection.isolation_level = None  # sqlite3: no implicit BEGIN
+    return connection, proxy.close
+
+
+def statement_deadline(settings: StoreSettings) -> float:
+    """Seconds after which the watchdog breaks a PostgreSQL call that has not returned."""
+    return settings.statement_timeout + _DEADLINE_GRACE_S
 
 
 def create_store_engine(settings: StoreSettings) -> tuple[Engine, FileIdentity | None]:

@@ -13,7 +13,10 @@ parameters, so a call only binds values. Writes are single statements:
 Each is atomic on SQLite and PostgreSQL. Success is read from ``RETURNING``, never from
 ``rowcount`` (psycopg reports -1 for ``INSERT ... ON CONFLICT``).
 
-What it does not do: run anything; ``_sql`` executes these.
+- ``update``: ``SELECT ... FOR UPDATE`` (the row's lock first), then the upsert or, when
+  there was no row to lock, the insert of ``compare_and_set``, in one transaction.
+
+What it does not do: run anything; ``_sql`` and ``_sql_direct`` execute these.
 """
 
 from __future__ import annotations
@@ -67,6 +70,8 @@ class Statements:
     asset_get: Any
     asset_insert_new: Any
     asset_cas_update: Any
+    task_lock_read: Any
+    asset_lock_read: Any
 
     @classmethod
     def for_dialect(cls, name: str) -> Statements:
@@ -92,9 +97,11 @@ class Statements:
             index_elements=["asset", "key"],
             set_={"value": asset_upsert.excluded.value,
                   "updated_at": asset_upsert.excluded.updated_at})
+        task_get = select(_t.value).where(_bound_task_row(), live(now))
+        asset_get = select(_a.value).where(_a.asset == bindparam("a"), _a.key == bindparam("k"))
         return cls(
             task_upsert=task_upsert,
-            task_get=select(_t.value).where(_bound_task_row(), live(now)),
+            task_get=task_get,
             task_insert_new=task_insert_new,
             task_cas_update=task_state.update()
             .where(_bound_task_row(), _t.value == bindparam("expected"), live(now))
@@ -102,8 +109,7 @@ class Statements:
                     expires_at=bindparam("new_expires_at", type_=_t.expires_at.type))
             .returning(_t.key),
             asset_upsert=asset_upsert,
-            asset_get=select(_a.value).where(_a.asset == bindparam("a"),
-                                             _a.key == bindparam("k")),
+            asset_get=asset_get,
             asset_insert_new=insert(asset_state).on_conflict_do_nothing(
                 index_elements=["asset", "key"]).returning(_a.key),
             asset_cas_update=asset_state.update()
@@ -111,4 +117,8 @@ class Statements:
                    _a.value == bindparam("expected"))
             .values(value=bindparam("new"), updated_at=bindparam("now"))
             .returning(_a.key),
+            # PostgreSQL locks the row read; SQLite ignores FOR UPDATE (its caller holds
+            # the database's write lock: BEGIN IMMEDIATE).
+            task_lock_read=task_get.with_for_update(),
+            asset_lock_read=asset_get.with_for_update(),
         )

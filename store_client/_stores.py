@@ -27,6 +27,8 @@ __all__ = ["AssetStore", "TaskStore"]
 S = TypeVar("S", TaskScope, AssetScope)
 D = TypeVar("D")
 Clock = Callable[[], datetime]
+#: What ``update`` applies: the current value (None: absent) to the new one (None: keep).
+Change = Callable[[JsonValue | None], JsonValue | None]
 
 
 def _decoded(text: str | None, default: D) -> JsonValue | D:
@@ -178,3 +180,31 @@ class AssetStore(_Store[AssetScope]):
         encoded = self._encode(key, new)
         return await self._backend.acompare_and_set(
             self.scope, key, self._expected(key, expected), encoded, now=self._clock())
+
+    def update(self, key: str, change: Change) -> JsonValue | None:
+        """Atomically replace the value of ``key`` with ``change(current)``.
+
+        ``current`` is None when the key is absent; ``change`` returning None (or the
+        value it was given) writes nothing. Returns the value stored at the end. On the
+        SQL store the row's lock is taken first, so concurrent updates of one key queue
+        and all succeed; on other stores this is ``compare_and_set`` attempts (bounded,
+        then ``StoreConflictError``). ``change`` may run more than once (after another
+        writer, or a retried outage): it must have no side effects.
+        """
+        key = validate_key(key)
+        return _decoded(self._backend.update(self.scope, key, self._on_text(key, change),
+                                             now=self._clock()), None)
+
+    async def aupdate(self, key: str, change: Change) -> JsonValue | None:
+        """Async :meth:`update`."""
+        key = validate_key(key)
+        text = await self._backend.aupdate(self.scope, key, self._on_text(key, change),
+                                           now=self._clock())
+        return _decoded(text, None)
+
+    def _on_text(self, key: str, change: Change) -> Callable[[str | None], str | None]:
+        """``change`` over JSON text: decode the current text, encode (and check) the new."""
+        def on_text(current: str | None) -> str | None:
+            new = change(_decoded(current, None))
+            return None if new is None else self._encode(key, new)
+        return on_text

@@ -1,9 +1,11 @@
 """Validation and encoding of keys, values and retentions: the one place that decides.
 
 How it works: a value is checked by pydantic's ``JsonValue`` (which refuses sets, tuples,
-bytes, datetimes, objects and non-string dict keys), then encoded with
-``json.dumps(allow_nan=False, sort_keys=True)``, which refuses NaN and +/-Inf anywhere
-in the structure. The canonical encoding (sorted keys, no spaces) is what every backend
+bytes, datetimes, objects and non-string dict keys), then encoded by one shared
+``json.JSONEncoder(allow_nan=False, sort_keys=True)``, which refuses NaN and +/-Inf
+anywhere in the structure. Plain values (a scalar, or a flat list or str-keyed dict of
+scalars, of exact built-in types) skip pydantic: the answer is known without it. The
+canonical encoding (sorted keys, no spaces) is what every backend
 stores and what ``compare_and_set`` compares, so equal values always compare equal.
 
 What it does not do: a top-level ``None`` is refused (``get`` returns ``None`` for an
@@ -115,6 +117,26 @@ def _locate(value: object, loc: tuple[int | str, ...]) -> tuple[str, object]:
 _TAG_OF: Final[dict[type, str]] = {dict: "dict", list: "list"}
 
 
+_ENCODER: Final = json.JSONEncoder(allow_nan=False, sort_keys=True, separators=(",", ":"))
+_SCALARS: Final = frozenset({str, int, float, bool, type(None)})
+
+
+def _is_plain(value: object) -> bool:
+    """True for values JSON surely holds, decided without pydantic: a str, int, float or
+    bool, or a flat list of them, or a flat dict of them under str keys (exact types, no
+    subclasses). NaN, infinity and huge ints are still refused by the encoder. Anything
+    else is checked by pydantic."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return True
+    if kind is dict:
+        return all(type(k) is str and type(v) in _SCALARS
+                   for k, v in value.items())  # type: ignore[attr-defined]
+    if kind is list:
+        return all(type(v) in _SCALARS for v in value)  # type: ignore[attr-defined]
+    return False
+
+
 def encode_value(key: str, value: object, max_bytes: int = 0) -> str:
     """Validate ``value`` for ``key`` and return its canonical JSON text.
 
@@ -124,12 +146,13 @@ def encode_value(key: str, value: object, max_bytes: int = 0) -> str:
         raise InvalidValueError(
             f"value for key {key!r} is None; store a JSON value, or delete the key"
         )
+    if not _is_plain(value):
+        try:
+            _JSON_VALUE.validate_python(value, strict=True)
+        except ValidationError as exc:
+            raise _not_json(key, value, exc) from None
     try:
-        _JSON_VALUE.validate_python(value, strict=True)
-    except ValidationError as exc:
-        raise _not_json(key, value, exc) from None
-    try:
-        text = json.dumps(value, allow_nan=False, sort_keys=True, separators=(",", ":"))
+        text = _ENCODER.encode(value)
     except ValueError as exc:
         if "integer string conversion" in str(exc):
             raise InvalidValueError(
