@@ -101,15 +101,14 @@ def _wanted(row: dict[str, Any], dag: str | None, run: str | None,
 
 
 def _store_jobs(url: str | None) -> list[StoredJob]:
-    """The job records in our store at ``url`` (never created: ``create=False``)."""
+    """The job records in our store at ``url`` (never created: ``create=False``), each
+    with the job ID its record names: one query, however large the store."""
     with connect(url, create=False) as client:
-        jobs = []
-        for entry in client.scan_tasks(META_PREFIX):
-            id_key, scope = entry.key[len(META_PREFIX):], entry.scope
-            jobs.append(StoredJob(scope.dag_id, scope.run_id, scope.task_id, scope.map_index,
-                                  id_key, client.task_store(scope).get(id_key),
-                                  decode_value(entry.value)))
-    return jobs
+        entries = client.scan_tasks(META_PREFIX, pair=True)
+    return [StoredJob(e.scope.dag_id, e.scope.run_id, e.scope.task_id, e.scope.map_index,
+                      e.key[len(META_PREFIX):],
+                      None if e.paired is None else decode_value(e.paired),
+                      decode_value(e.value)) for e in entries]
 
 
 def _row(job: StoredJob, now: datetime) -> dict[str, Any] | None:

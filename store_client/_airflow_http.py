@@ -282,7 +282,8 @@ class AirflowHttpBackend(StoreBackend):
             "expired task-store rows with `airflow state-store clean` (run it where Airflow "
             "runs); expired rows are already invisible to get and items")
 
-    def scan_tasks(self, key_prefix: str, *, now: datetime) -> list[TaskEntry]:
+    def scan_tasks(self, key_prefix: str, *, now: datetime,
+                   pair: bool = False) -> list[TaskEntry]:
         raise StoreBackendError(
             "listing task stores across task instances is not available through Airflow's "
             "REST API (it lists one task instance's keys at a time)")

@@ -57,6 +57,9 @@ class TaskEntry:
     key: str
     value: str
     updated_at: datetime
+    #: With ``scan_tasks(pair=True)``: the live value of the scope's key named by the rest
+    #: of this key after the prefix (``prefix + name`` -> ``name``), or None.
+    paired: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,8 +140,10 @@ class StoreBackend(ABC):
         """Delete task-store rows with ``expires_at <= now``; never asset rows."""
 
     @abstractmethod
-    def scan_tasks(self, key_prefix: str, *, now: datetime) -> list[TaskEntry]:
-        """Every live task-store row, of every scope, whose key starts with ``key_prefix``."""
+    def scan_tasks(self, key_prefix: str, *, now: datetime,
+                   pair: bool = False) -> list[TaskEntry]:
+        """Every live task-store row, of every scope, whose key starts with ``key_prefix``,
+        oldest first; with ``pair``, each with its paired value (see ``TaskEntry``)."""
 
     def scopes(self, *, now: datetime) -> list[ScopeSummary]:
         """Every task and asset scope with live keys (tasks first), with counts.

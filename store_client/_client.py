@@ -64,11 +64,20 @@ class StoreClient:
                 f"asset_store() takes an AssetScope or a name, got {type(scope).__name__}")
         return AssetStore(self.backend, scope, self.settings, self._clock)
 
-    def scan_tasks(self, key_prefix: str = "") -> list[TaskEntry]:
-        """Every live task-store row of every scope whose key starts with ``key_prefix``."""
+    def scan_tasks(self, key_prefix: str = "", *, pair: bool = False) -> list[TaskEntry]:
+        """Every live task-store row of every scope whose key starts with ``key_prefix``,
+        oldest first.
+
+        With ``pair=True`` each entry also carries, as ``paired``, the live value of its
+        scope's key named by the rest of its key (``"meta/" + name`` -> ``name``): one
+        query on the SQL store, however many rows it finds. On SQL the prefix is an index
+        range, so the cost follows the rows found, not the table.
+        """
         if not isinstance(key_prefix, str) or "\x00" in key_prefix:
             raise InvalidKeyError(f"key_prefix must be a str without NUL, got {key_prefix!r:.60}")
-        return self.backend.scan_tasks(key_prefix, now=self._clock())
+        if not isinstance(pair, bool):
+            raise InvalidKeyError(f"pair must be True or False, got {pair!r:.60}")
+        return self.backend.scan_tasks(key_prefix, now=self._clock(), pair=pair)
 
     def scopes(self) -> list[ScopeSummary]:
         """Every task scope and asset with live keys (tasks first), with the number of

@@ -112,12 +112,15 @@ class MemoryBackend(StoreBackend):
             rows[key] = _Row(new, expires_at, now)
             return new
 
-    def scan_tasks(self, key_prefix: str, *, now: datetime) -> list[TaskEntry]:
+    def scan_tasks(self, key_prefix: str, *, now: datetime,
+                   pair: bool = False) -> list[TaskEntry]:
         with self._lock:
-            found = [(tid, key, row) for tid, rows in self._tasks.items()
+            found = [(tid, key, row, rows.get(key[len(key_prefix):]) if pair else None)
+                     for tid, rows in self._tasks.items()
                      for key, row in rows.items() if key.startswith(key_prefix)]
-        return [TaskEntry(TaskScope(*tid), key, row.value, row.updated_at)
-                for tid, key, row in found if _live(row, now)]
+        return [TaskEntry(TaskScope(*tid), key, row.value, row.updated_at,
+                          other.value if other is not None and _live(other, now) else None)
+                for tid, key, row, other in found if _live(row, now)]
 
     def scopes(self, *, now: datetime) -> list[ScopeSummary]:
         with self._lock:

@@ -48,7 +48,7 @@ from store_client._sql_engine import (
 )
 from store_client._sql_errors import sa_transient, translate
 from store_client._sql_schema import asset_state, ensure_schema, task_state
-from store_client._sql_statements import Statements, live, task_match
+from store_client._sql_statements import Statements, live, scan_query, task_match
 
 __all__ = ["SqlBackend"]
 
@@ -240,17 +240,18 @@ class SqlBackend(StoreBackend):
         return self._run(self._path.update, direct.asset_lock_read, direct.asset_insert_new,
                          direct.asset_upsert, params, change)
 
-    def scan_tasks(self, key_prefix: str, *, now: datetime) -> list[TaskEntry]:
-        return self._read(self._scan_tasks, key_prefix, now)
+    def scan_tasks(self, key_prefix: str, *, now: datetime,
+                   pair: bool = False) -> list[TaskEntry]:
+        query = scan_query(key_prefix, now, pair=pair,
+                           postgres=self.engine.dialect.name == "postgresql")
+        return self._read(self._scan_tasks, query, key_prefix)
 
-    def _scan_tasks(self, key_prefix: str, now: datetime) -> list[TaskEntry]:
-        query = select(_t.dag_id, _t.run_id, _t.task_id, _t.map_index, _t.key, _t.value,
-                       _t.updated_at).where(
-            _t.key.startswith(key_prefix, autoescape=True), live(now)).order_by(_t.id)
+    def _scan_tasks(self, query: Any, key_prefix: str) -> list[TaskEntry]:
         with self._reader.connect() as conn:
-            # LIKE ignores case on SQLite: the exact test is made here, on every dialect.
-            return [TaskEntry(TaskScope(d, r, t, m), k, v, u)
-                    for d, r, t, m, k, v, u in conn.execute(query) if k.startswith(key_prefix)]
+            # The range is the prefix's; the exact test is made here too, to be sure.
+            return [TaskEntry(TaskScope(d, r, t, m), k, v, u, p)
+                    for d, r, t, m, k, v, u, p in conn.execute(query)
+                    if k.startswith(key_prefix)]
 
     def scopes(self, *, now: datetime) -> list[ScopeSummary]:
         return self._read(self._scopes, now)

@@ -25,14 +25,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, or_, select
+from sqlalchemy import ColumnElement, and_, bindparam, func, null, or_, select, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import BindParameter
 
 from store_client._scopes import TaskScope
 from store_client._sql_schema import asset_state, task_state
 
-__all__ = ["Statements", "live", "task_match"]
+__all__ = ["Statements", "live", "scan_query", "task_match"]
 
 _t, _a = task_state.c, asset_state.c
 _TASK_KEY = ["dag_id", "run_id", "task_id", "map_index", "key"]
@@ -50,6 +50,49 @@ def task_match(scope: TaskScope, *, all_map_indices: bool = False) -> ColumnElem
 def live(now: datetime | BindParameter[datetime]) -> ColumnElement[bool]:
     """Task rows that have not expired at ``now``."""
     return or_(_t.expires_at.is_(None), _t.expires_at > now)
+
+
+def _after(prefix: str) -> str | None:
+    """The least string above every string that starts with ``prefix`` (None: none)."""
+    while prefix and ord(prefix[-1]) == 0x10FFFF:
+        prefix = prefix[:-1]
+    if not prefix:
+        return None
+    following = ord(prefix[-1]) + 1
+    if 0xD800 <= following <= 0xDFFF:  # no key holds a surrogate: skip them
+        following = 0xE000
+    return prefix[:-1] + chr(following)
+
+
+def key_range(prefix: str, *, postgres: bool) -> ColumnElement[bool]:
+    """Task keys that start with ``prefix``, as a range of the key index.
+
+    In code-point order: SQLite's default, and PostgreSQL's "C" collation, which its key
+    index uses (``_sql_schema``). Unlike LIKE, the range is exact and case-sensitive.
+    """
+    key = _t.key.collate("C") if postgres else _t.key
+    upper = _after(prefix)
+    clauses = [key >= prefix] if prefix else []
+    if upper is not None:
+        clauses.append(key < upper)
+    return and_(true(), *clauses)
+
+
+def scan_query(prefix: str, now: datetime, *, pair: bool, postgres: bool) -> Any:
+    """Live task rows whose key starts with ``prefix``, oldest first, with (``pair``) the
+    live value of each one's scope's key named by the rest of its key: one query, an
+    index range then one unique-index lookup per row found."""
+    paired = task_state.alias("paired")
+    p = paired.c
+    query = select(_t.dag_id, _t.run_id, _t.task_id, _t.map_index, _t.key, _t.value,
+                   _t.updated_at, p.value if pair else null()).where(
+        key_range(prefix, postgres=postgres), live(now))
+    if pair:
+        query = query.select_from(task_state.outerjoin(paired, and_(
+            p.dag_id == _t.dag_id, p.run_id == _t.run_id, p.task_id == _t.task_id,
+            p.map_index == _t.map_index, p.key == func.substr(_t.key, len(prefix) + 1),
+            or_(p.expires_at.is_(None), p.expires_at > now))))
+    return query.order_by(_t.id)
 
 
 def _bound_task_row() -> ColumnElement[bool]:
