@@ -19,12 +19,15 @@ lost jobs | wrong result | runs | time`` (a *wrong result* is a final ``execute`
 other than ``{"job_id": <the job>}``, e.g. None), duplicates by crash kind, where the
 external kills landed, and a one-line summary per operator. The script is a report: it
 exits 0 unless something crashes; with ``--check`` it exits 1 if ours made a duplicate
-or ended a trial without exactly one job.
+or ended a trial without exactly one job. ``--summary FILE`` writes, for ``run_all.py``
+(``benchmarks/_summary.py``), each operator's duplicates and wrong results, ours' with the
+target 0; ``--quick`` runs 4 trials per operator (one of each crash kind).
 
 Run from the repository root::
 
     .venv/bin/python benchmarks/crash_duplicates.py [--trials 20] [--seed 1234]
-        [--schedule round_robin|random] [--parallel 1] [--check]
+        [--schedule round_robin|random] [--parallel 1] [--quick] [--check]
+        [--summary FILE]
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks._summary import Result, write_summary
 from benchmarks._table import print_table
 from tests.support.crash_harness import CRASH_KINDS, SCHEDULES, TrialReport, run_trials
 
@@ -44,6 +48,7 @@ OPERATORS: dict[str, str] = {
     "ours": "tests.support.crash_worker:OurOperator",
     "airflow-3.3.2-logic": "tests.support.crash_worker:AirflowLogicOperator",
 }
+QUICK_TRIALS = 4
 
 
 def summary_rows(reports: dict[str, TrialReport]) -> list[tuple[str, ...]]:
@@ -75,9 +80,29 @@ def ours_failed(report: TrialReport) -> bool:
     return report.duplicates > 0 or any(t.jobs != 1 for t in report.trials)
 
 
+def summary_results(reports: dict[str, TrialReport]) -> list[Result]:
+    """Each operator's duplicates and wrong results; ours' duplicates must be 0."""
+    results = []
+    for name, report in reports.items():
+        ours = name == "ours"
+        trials = len(report.trials)
+        results.append(Result("crash duplicates", f"{name}: duplicate submissions, "
+                              f"{trials} SIGKILLed trials", str(report.duplicates),
+                              "0" if ours else "-", report.duplicates == 0 if ours else None))
+        if ours:
+            off = sum(1 for t in report.trials if t.jobs != 1)
+            results.append(Result("crash duplicates", f"{name}: trials not ending with "
+                                  "exactly one job", str(off), "0", off == 0))
+        results.append(Result("crash duplicates", f"{name}: wrong results",
+                              str(report.wrong_results), "-", None))
+    return results
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--trials", type=int, default=20, help="trials per operator")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"a smoke-sized run: {QUICK_TRIALS} trials per operator")
     parser.add_argument("--seed", type=int, default=1234, help="trial i uses seed + i")
     parser.add_argument("--schedule", choices=SCHEDULES, default="round_robin",
                         help="round_robin: crash kinds in turn; random: external kill with "
@@ -87,7 +112,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="keep the job system and stores here (default: a temp dir)")
     parser.add_argument("--check", action="store_true",
                         help="exit 1 if ours made any duplicate or a trial without one job")
-    return parser.parse_args(argv)
+    parser.add_argument("--summary", type=Path, help="write the results here (JSON)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.trials = QUICK_TRIALS
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -117,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, report in reports.items():
         print(f"{name}: {report.duplicates} duplicates, {report.lost} lost, "
               f"{report.wrong_results} wrong results in {len(report.trials)} trials")
+    write_summary(args.summary, summary_results(reports))
     failed = ours_failed(ours)
     if failed:
         print("ours: FAILED: a trial did not end with exactly one job")

@@ -19,7 +19,8 @@ Each repeat runs the comprehension then ``filter`` on a fresh window (opened out
 timing), with ``gc.collect()`` before each, timed with ``time.perf_counter``; the figure is
 the best of ``--repeats``. Both results are checked equal once per scenario. The ratio is
 ours / bare in time; the target is a ratio of at most 3.0, and ``--check`` exits 1 if a
-scenario misses it.
+scenario misses it. ``--summary FILE`` writes one result per scenario (the ratio against
+its target) for ``run_all.py`` (``benchmarks/_summary.py``).
 
 What it does not do: time opening or committing a window, rows of other shapes (tuples,
 ORM objects, dotted fields), a callable cursor or primary key, ``lag``, or a stored
@@ -29,6 +30,7 @@ so other load on the machine inflates the figures.
 Run from the repository root::
 
     .venv/bin/python benchmarks/window_filter.py [--rows N] [--repeats N] [--quick] [--check]
+        [--summary FILE]
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks._summary import Result, write_summary
 from benchmarks._table import print_table
 from resumable import Window, open_window
 from store_client import connect
@@ -152,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true",
                         help=f"a smoke-sized run: {QUICK_ROWS:,} rows, 1 repeat")
     parser.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
+    parser.add_argument("--summary", type=Path, help="write the results here (JSON)")
     args = parser.parse_args(argv)
     if args.quick:
         args.rows, args.repeats = QUICK_ROWS, 1
@@ -168,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
                               lambda rows, order: bounded_int(rows, span, order),
                               stored_cursor)]
     table: list[tuple[str, ...]] = []
+    results: list[Result] = []
     met_all = True
     for scenario in scenarios:
         print(f"timing: {scenario.name}", flush=True)
@@ -178,6 +183,10 @@ def main(argv: list[str] | None = None) -> int:
         table.append((scenario.name, f"{args.rows:,}", f"{args.rows / bare:,.0f}",
                       f"{args.rows / ours:,.0f}", f"{ratio:.2f}x", f"≤ {RATIO_TARGET:.1f}x",
                       "yes" if met else "NO"))
+        results.append(Result("watermark filter", f"{scenario.name}: filter / bare",
+                              f"{ratio:.2f}x ({ours * 1e3:.1f} ms / {bare * 1e3:.1f} ms)",
+                              f"<= {RATIO_TARGET:.1f}x", met))
+    write_summary(args.summary, results)
     print()
     print(f"Window.filter against a bare list comprehension; Python {platform.python_version()}, "
           f"{args.rows:,} rows, best of {args.repeats} (ratio = ours / bare, in time)")
