@@ -147,29 +147,38 @@ class Checkpoint:
         return self._pending
 
     def _note(self, position: object, *, checked: bool = False) -> bool:
-        """Record ``position``; True if it is due to be written."""
-        if not checked:  # a bad position fails here, not at a later flush
+        """Record ``position`` unless it is due to be written; True if it is due.
+
+        A due position is recorded by :meth:`_write` once the store took it (the store's
+        ``set`` checks it); one held back is checked here, so a bad position fails at its
+        commit, not at a later flush. Either way a bad position is never recorded.
+        """
+        if self.policy.due(self._pending + 1, self._clock() - self._written_at):
+            return True
+        if not checked:
             encode_value(self.key, position)
         self._position = position
         self._pending += 1
-        return self.policy.due(self._pending, self._clock() - self._written_at)
+        return False
 
     def commit(self, position: object) -> None:
         """Commit ``position`` (a JSON value, not None): its work is done."""
         if self._note(position):
-            self.flush()
+            self._write(position)
 
     async def acommit(self, position: object) -> None:
         """Async :meth:`commit`."""
         if self._note(position):
-            await self.aflush()
+            await asyncio.to_thread(self._write, position)
+
+    def _write(self, position: object) -> None:
+        self._store.set(self.key, position)
+        self._position, self._pending, self._written_at = position, 0, self._clock()
 
     def flush(self) -> None:
         """Write the pending position to the store now."""
         if self._pending:
-            self._store.set(self.key, self._position)
-            self._pending = 0
-            self._written_at = self._clock()
+            self._write(self._position)
 
     async def aflush(self) -> None:
         """Async :meth:`flush`."""
@@ -189,8 +198,9 @@ class Checkpoint:
             if seek.skip(item):
                 continue
             yield item
-            if self._note(seek.position_of(item), checked=True):
-                self.flush()
+            position = seek.position_of(item)
+            if self._note(position, checked=True):
+                self._write(position)
         seek.check_found()
         self.flush()
 
@@ -202,8 +212,9 @@ class Checkpoint:
             if seek.skip(item):
                 continue
             yield item
-            if self._note(seek.position_of(item), checked=True):
-                await self.aflush()
+            position = seek.position_of(item)
+            if self._note(position, checked=True):
+                await asyncio.to_thread(self._write, position)
         seek.check_found()
         await self.aflush()
 

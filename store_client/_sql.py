@@ -1,15 +1,21 @@
-"""The SQL backend: SQLite (the embedded default) and PostgreSQL, through SQLAlchemy Core.
+"""The SQL backend: SQLite (the embedded default) and PostgreSQL.
 
-How it works: one ``Engine`` per backend; every operation is one short transaction of
-one prepared statement (``put`` is an ``INSERT ... ON CONFLICT DO UPDATE``), so a crash
-leaves either the old row or the new one. ``compare_and_set`` is one conditional
-statement (``UPDATE ... WHERE value = :expected``, or ``INSERT ... ON CONFLICT DO
-NOTHING`` when ``expected`` is absent), atomic across processes on both databases.
-Tables are created on first use (see ``_sql_schema``). SQLite runs in WAL mode with
-``synchronous=NORMAL``: a killed process never loses a committed write; a power loss
-may lose the last few. Errors are translated here: connection failures, timeouts and
-"database is locked" become :class:`StoreUnavailableError` and are retried under the
-:class:`RetryPolicy`; anything else becomes :class:`StoreBackendError` at once.
+How it works: every operation is one short transaction of one prepared statement
+(``put`` is an ``INSERT ... ON CONFLICT DO UPDATE``), so a crash leaves either the old
+row or the new one. ``compare_and_set`` is one conditional statement (``UPDATE ... WHERE
+value = :expected``, or ``INSERT ... ON CONFLICT DO NOTHING`` when ``expected`` is
+absent), atomic across processes on both databases; ``update`` takes the row's lock
+first and writes in the same transaction. The hot operations (get, put,
+compare_and_set, update) run on a per-thread DBAPI connection (``_sql_direct``); the
+rest go through SQLAlchemy Core on a pooled ``Engine``. Tables are created on first use
+(see ``_sql_schema``). SQLite runs in WAL mode with ``synchronous=NORMAL``: a killed
+process never loses a committed write; a power loss may lose the last few. A SQLite
+file deleted or replaced under the client is noticed before and after every write (the
+write is made again on the new file) and within ``READ_RECHECK_S`` by reads. Errors are
+translated here (``_sql_errors``): connection failures, timeouts and "database is
+locked" become :class:`StoreUnavailableError` and are retried under the
+:class:`RetryPolicy` (the first attempt outside tenacity); anything else becomes
+:class:`StoreBackendError` at once.
 
 What it does not do: pool tuning beyond SQLAlchemy's defaults, or other databases.
 """
@@ -40,7 +46,7 @@ from store_client._config import StoreSettings
 from store_client._errors import StoreUnavailableError
 from store_client._retry import DEFAULT_RETRY, RetryPolicy
 from store_client._scopes import AssetScope, TaskScope
-from store_client._sql_direct import DirectPath, first_row, no_result, rows
+from store_client._sql_direct import DirectPath, DirectStatement, first_row, no_result, rows
 from store_client._sql_engine import (
     create_private_file,
     create_store_engine,
@@ -57,6 +63,10 @@ T = TypeVar("T")
 _t, _a = task_state.c, asset_state.c
 _log = logging.getLogger("store_client")
 _BACKENDS: weakref.WeakSet[SqlBackend] = weakref.WeakSet()
+#: How long a read trusts the last check that the store file is still the one opened
+#: (writes always check, before and after). A file replaced under a reader is noticed
+#: within this time: until then reads answer from the file as it was.
+READ_RECHECK_S = 0.1
 
 
 def _after_fork_in_child() -> None:
@@ -98,12 +108,17 @@ class SqlBackend(StoreBackend):
         return self.retry.call(self._attempt, fn, *args, **kwargs)
 
     def _read(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
-        """Run one read as :meth:`_run` runs a write, without the check after the call (a
-        file replaced during a read only means the read saw the old file)."""
+        """Run one read as :meth:`_run` runs a write, with the file checked at most every
+        ``READ_RECHECK_S`` and not after the call (a file replaced during a read only
+        means the read saw the old file)."""
         return self.retry.call(self._read_attempt, fn, *args, **kwargs)
 
     def _attempt(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
-        result = self._read_attempt(fn, *args, **kwargs)
+        try:
+            self._ready(0.0)
+            result = fn(*args, **kwargs)
+        except sa_exc.SQLAlchemyError as exc:
+            raise translate(exc, self._where, sa_transient(exc)) from exc
         if self._file is not None and self._file.changed():
             # The file was deleted or replaced while we wrote to it: what we wrote is
             # gone with it. Do it again on the new file (retried as an outage).
@@ -114,16 +129,21 @@ class SqlBackend(StoreBackend):
 
     def _read_attempt(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         try:
-            if self._file is not None and self._file.changed():
-                self._reopen()
-            if not self._schema_ready:
-                with self._schema_lock:
-                    if not self._schema_ready:
-                        ensure_schema(self.engine, create=self.settings.create)
-                        self._schema_ready = True
+            self._ready(READ_RECHECK_S)
             return fn(*args, **kwargs)
         except sa_exc.SQLAlchemyError as exc:
             raise translate(exc, self._where, sa_transient(exc)) from exc
+
+    def _ready(self, within: float) -> None:
+        """Reopen a store file deleted or replaced since it was checked (``within``
+        seconds ago at most), and create the schema on first use."""
+        if self._file is not None and self._file.changed(within=within):
+            self._reopen()
+        if not self._schema_ready:
+            with self._schema_lock:
+                if not self._schema_ready:
+                    ensure_schema(self.engine, create=self.settings.create)
+                    self._schema_ready = True
 
     def _reopen(self) -> None:
         """The store file was deleted or replaced: drop our connections to the old one and
@@ -145,27 +165,32 @@ class SqlBackend(StoreBackend):
     # -- operations -----------------------------------------------------------------
 
     def get(self, scope: Scope, key: str, *, now: datetime) -> str | None:
+        params: tuple[Any, ...]
         if isinstance(scope, TaskScope):
-            statement, params = self._direct.task_get, {
-                "d": scope.dag_id, "r": scope.run_id, "t": scope.task_id,
-                "m": scope.map_index, "k": key, "now": self._time(now)}
+            statement, params = self._direct.task_get, (  # TASK_ROW
+                scope.dag_id, scope.run_id, scope.task_id, scope.map_index, key,
+                self._time(now))
         else:
-            statement, params = self._direct.asset_get, {"a": scope.identity, "k": key}
-        row = self._read(self._path.execute, statement, params, first_row)
+            statement, params = self._direct.asset_get, (scope.identity, key)  # ASSET_ROW
+        row = self.retry.call(self._read_attempt, self._path.execute, statement, params,
+                              first_row)
         return None if row is None else row[0]
 
     def put(self, scope: Scope, key: str, value: str, *, expires_at: datetime | None,
             now: datetime) -> None:
         if isinstance(scope, TaskScope):
-            statement, params = self._direct.task_upsert, {
-                "dag_id": scope.dag_id, "run_id": scope.run_id, "task_id": scope.task_id,
-                "map_index": scope.map_index, "key": key, "value": value,
-                "updated_at": self._time(now), "expires_at": self._time(expires_at)}
+            statement, params = self._direct.task_upsert, self._task_write(
+                scope, key, value, now, expires_at)
         else:
-            statement, params = self._direct.asset_upsert, {
-                "asset": scope.identity, "key": key, "value": value,
-                "updated_at": self._time(now)}
+            statement, params = self._direct.asset_upsert, (  # ASSET_WRITE
+                scope.identity, key, value, self._time(now))
         self._run(self._path.execute, statement, params, no_result)
+
+    def _task_write(self, scope: TaskScope, key: str, value: str, now: datetime,
+                    expires_at: datetime | None) -> tuple[Any, ...]:
+        """The parameters of a task row's insert or upsert (``TASK_WRITE``)."""
+        return (scope.dag_id, scope.run_id, scope.task_id, scope.map_index, key, value,
+                self._time(now), self._time(expires_at))
 
     def delete(self, scope: Scope, key: str) -> None:
         self._run(self._delete, scope, key)
@@ -203,42 +228,37 @@ class SqlBackend(StoreBackend):
     def compare_and_set(self, scope: Scope, key: str, expected: str | None, new: str,
                         *, now: datetime, expires_at: datetime | None = None) -> bool:
         direct, time = self._direct, self._time
+        statement: DirectStatement
         if isinstance(scope, TaskScope):
             if expected is None:
-                statement, params = direct.task_insert_new, {
-                    "dag_id": scope.dag_id, "run_id": scope.run_id, "task_id": scope.task_id,
-                    "map_index": scope.map_index, "key": key, "value": new,
-                    "updated_at": time(now), "expires_at": time(expires_at)}
+                statement, params = direct.task_insert_new, self._task_write(
+                    scope, key, new, now, expires_at)
             else:
-                statement, params = direct.task_cas_update, {
-                    "d": scope.dag_id, "r": scope.run_id, "t": scope.task_id,
-                    "m": scope.map_index, "k": key, "expected": expected, "new": new,
-                    "now": time(now), "new_expires_at": time(expires_at)}
+                at = time(now)
+                statement, params = direct.task_cas_update, (  # TASK_CAS
+                    new, at, time(expires_at), scope.dag_id, scope.run_id, scope.task_id,
+                    scope.map_index, key, expected, at)
         elif expected is None:
-            statement, params = direct.asset_insert_new, {
-                "asset": scope.identity, "key": key, "value": new, "updated_at": time(now)}
+            statement, params = direct.asset_insert_new, (  # ASSET_WRITE
+                scope.identity, key, new, time(now))
         else:
-            statement, params = direct.asset_cas_update, {
-                "a": scope.identity, "k": key, "expected": expected, "new": new,
-                "now": time(now)}
+            statement, params = direct.asset_cas_update, (  # ASSET_CAS
+                new, time(now), scope.identity, key, expected)
         # RETURNING, not rowcount: psycopg reports -1 for INSERT ... ON CONFLICT here.
         return bool(self._run(self._path.execute, statement, params, rows))
 
     def update(self, scope: Scope, key: str, change: Change, *, now: datetime,
                expires_at: datetime | None = None) -> str | None:
-        direct, time = self._direct, self._time
+        direct, at = self._direct, self._time(now)
         if isinstance(scope, TaskScope):
-            params = {"d": scope.dag_id, "r": scope.run_id, "t": scope.task_id,
-                      "m": scope.map_index, "k": key, "now": time(now),
-                      "dag_id": scope.dag_id, "run_id": scope.run_id,
-                      "task_id": scope.task_id, "map_index": scope.map_index, "key": key,
-                      "updated_at": time(now), "expires_at": time(expires_at)}
-            return self._run(self._path.update, direct.task_lock_read, direct.task_insert_new,
-                             direct.task_upsert, params, change)
-        params = {"a": scope.identity, "k": key, "asset": scope.identity, "key": key,
-                  "updated_at": time(now)}
-        return self._run(self._path.update, direct.asset_lock_read, direct.asset_insert_new,
-                         direct.asset_upsert, params, change)
+            read = (scope.dag_id, scope.run_id, scope.task_id, scope.map_index, key, at)
+            return self._run(self._path.update, direct.task_lock_read, read,
+                             direct.task_insert_new, direct.task_upsert,
+                             lambda new: self._task_write(scope, key, new, now, expires_at),
+                             change)
+        return self._run(self._path.update, direct.asset_lock_read, (scope.identity, key),
+                         direct.asset_insert_new, direct.asset_upsert,
+                         lambda new: (scope.identity, key, new, at), change)
 
     def scan_tasks(self, key_prefix: str, *, now: datetime,
                    pair: bool = False) -> list[TaskEntry]:

@@ -28,16 +28,15 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from operator import itemgetter
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy.sql import ClauseElement
 
-from store_client._errors import StoreConflictError
+from store_client._errors import StoreBackendError, StoreConflictError
 from store_client._sql_engine import open_direct_connection
 from store_client._sql_errors import translate
 from store_client._sql_watchdog import WATCHDOG
@@ -53,25 +52,27 @@ _INHERITED: list[Any] = []
 
 @dataclass(frozen=True, slots=True)
 class DirectStatement:
-    """One statement as positional SQL, and how to pick its parameters from a dict."""
+    """One statement as positional SQL, and the names of its parameters in order."""
 
     sql: str
-    pick: Callable[[dict[str, Any]], tuple[Any, ...]]
+    names: tuple[str, ...]
 
 
-def compile_direct(statement: ClauseElement, engine: Engine,
+def compile_direct(statement: ClauseElement, engine: Engine, names: tuple[str, ...],
                    column_keys: Sequence[str] | None = None) -> DirectStatement:
-    """Compile ``statement`` for ``engine``'s database with positional parameters."""
+    """Compile ``statement`` for ``engine``'s database with positional parameters, which
+    must come in the order ``names`` (callers pass tuples in that order)."""
     dialect: Any = engine.dialect
     if dialect.name == "postgresql":
         dialect = type(dialect)(paramstyle="format")  # psycopg's %s, in a known order
     compiled: Any = statement.compile(dialect=dialect,
                                       column_keys=list(column_keys or ()) or None)
-    names = tuple(compiled.positiontup or ())
-    if len(names) == 1:
-        only = names[0]
-        return DirectStatement(str(compiled), lambda params: (params[only],))
-    return DirectStatement(str(compiled), itemgetter(*names))
+    found = tuple(compiled.positiontup or ())
+    if found != names:  # a SQLAlchemy that orders them otherwise: refuse, never mix up
+        raise StoreBackendError(
+            f"the store's statement takes its parameters as {found}, not {names}: this "
+            "SQLAlchemy release is not supported")
+    return DirectStatement(str(compiled), names)
 
 
 def sqlite_time(moment: datetime | None) -> str | None:
@@ -87,32 +88,35 @@ def sqlite_time(moment: datetime | None) -> str | None:
 class _Local(threading.local):
     connection: Any = None
     closer: Callable[[], None] | None = None
-    owner: tuple[int, int] = (0, 0)  # (pid, generation) the connection was opened for
+    token: object = None  # the ThreadConnections token the connection was opened under
+    pid = 0  # the process that opened it
 
 
 class ThreadConnections:
     """One autocommit DBAPI connection per thread, opened by ``opener``.
 
     ``opener`` returns ``(dbapi_connection, close)``: the connection, already set up by
-    the engine, and how to close it for good.
+    the engine, and how to close it for good. A connection is used only under the token
+    it was opened with; :meth:`reset` and a fork replace the token.
     """
 
     def __init__(self, opener: Callable[[], tuple[Any, Callable[[], None]]]) -> None:
         self._open = opener
         self._local = _Local()
-        self._generation = 0
+        self._token = object()
         self._lock = threading.Lock()
         self._closers: dict[int, Callable[[], None]] = {}
 
     def get(self) -> Any:
         """This thread's connection, opened now if it has none (or an outdated one)."""
         local = self._local
-        if local.owner == (os.getpid(), self._generation) and local.connection is not None:
+        if local.token is self._token:
             return local.connection
         self.discard()
+        token = self._token
         connection, close = self._open()
-        local.connection, local.closer = connection, close
-        local.owner = (os.getpid(), self._generation)
+        local.connection, local.closer, local.token, local.pid = (
+            connection, close, token, os.getpid())
         with self._lock:
             self._closers[id(connection)] = close
         return connection
@@ -121,10 +125,10 @@ class ThreadConnections:
         """Drop this thread's connection (after an error, or when it is outdated)."""
         local = self._local
         connection, close = local.connection, local.closer
-        local.connection, local.closer = None, None
+        local.connection, local.closer, local.token = None, None, None
         if connection is None:
             return
-        if local.owner[0] != os.getpid():
+        if local.pid != os.getpid():
             _INHERITED.append(connection)  # the parent's: never ours to close
             return
         with self._lock:
@@ -135,16 +139,17 @@ class ThreadConnections:
     def reset(self) -> None:
         """Make every thread reconnect before its next statement; close what we can."""
         with self._lock:
-            self._generation += 1
+            self._token = object()
             closers, self._closers = list(self._closers.values()), {}
-        self._local.connection = None
+        self._local.connection, self._local.token = None, None
         for close in closers:
             _quietly(close)
 
     def after_fork_in_child(self) -> None:
-        """A fresh lock; the parent's connections are left alone (see ``discard``)."""
+        """A fresh lock and token; the parent's connections are left alone (``discard``)."""
         self._lock = threading.Lock()
         self._closers = {}
+        self._token = object()
 
 
 def _quietly(close: Callable[[], None]) -> None:
@@ -152,9 +157,14 @@ def _quietly(close: Callable[[], None]) -> None:
         close()
 
 
-_TASK_COLUMNS = ("dag_id", "run_id", "task_id", "map_index", "key", "value", "updated_at",
-                 "expires_at")
-_ASSET_COLUMNS = ("asset", "key", "value", "updated_at")
+# The order of each statement's parameters: the tuples callers pass (checked at compile).
+TASK_ROW = ("d", "r", "t", "m", "k", "now")
+TASK_WRITE = ("dag_id", "run_id", "task_id", "map_index", "key", "value", "updated_at",
+              "expires_at")
+TASK_CAS = ("new", "now", "new_expires_at", "d", "r", "t", "m", "k", "expected", "now")
+ASSET_ROW = ("a", "k")
+ASSET_WRITE = ("asset", "key", "value", "updated_at")
+ASSET_CAS = ("new", "now", "a", "k", "expected")
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,19 +187,22 @@ class DirectStatements:
         """Compile the statements of ``sql`` (a ``Statements``) for ``engine``."""
         def insert(statement: Any, columns: tuple[str, ...]) -> DirectStatement:
             # inline(): no implicit RETURNING of the primary key
-            return compile_direct(statement.inline(), engine, columns)
+            return compile_direct(statement.inline(), engine, columns, columns)
+
+        def plain(statement: Any, names: tuple[str, ...]) -> DirectStatement:
+            return compile_direct(statement, engine, names)
 
         return cls(
-            task_get=compile_direct(sql.task_get, engine),
-            task_upsert=insert(sql.task_upsert, _TASK_COLUMNS),
-            task_insert_new=insert(sql.task_insert_new, _TASK_COLUMNS),
-            task_cas_update=compile_direct(sql.task_cas_update, engine),
-            asset_get=compile_direct(sql.asset_get, engine),
-            asset_upsert=insert(sql.asset_upsert, _ASSET_COLUMNS),
-            asset_insert_new=insert(sql.asset_insert_new, _ASSET_COLUMNS),
-            asset_cas_update=compile_direct(sql.asset_cas_update, engine),
-            task_lock_read=compile_direct(sql.task_lock_read, engine),
-            asset_lock_read=compile_direct(sql.asset_lock_read, engine),
+            task_get=plain(sql.task_get, TASK_ROW),
+            task_upsert=insert(sql.task_upsert, TASK_WRITE),
+            task_insert_new=insert(sql.task_insert_new, TASK_WRITE),
+            task_cas_update=plain(sql.task_cas_update, TASK_CAS),
+            asset_get=plain(sql.asset_get, ASSET_ROW),
+            asset_upsert=insert(sql.asset_upsert, ASSET_WRITE),
+            asset_insert_new=insert(sql.asset_insert_new, ASSET_WRITE),
+            asset_cas_update=plain(sql.asset_cas_update, ASSET_CAS),
+            task_lock_read=plain(sql.task_lock_read, TASK_ROW),
+            asset_lock_read=plain(sql.asset_lock_read, ASSET_ROW),
         )
 
 
@@ -238,34 +251,35 @@ class DirectPath:
         self._transient: tuple[type[Exception], ...] = (dbapi.OperationalError,
                                                         dbapi.InterfaceError)
 
-    def execute(self, statement: DirectStatement, params: dict[str, Any],
+    def execute(self, statement: DirectStatement, params: tuple[Any, ...],
                 fetch: Callable[[Any], T]) -> T:
-        """Run one statement in its own transaction and ``fetch`` its result."""
-        with self._guarded() as connection:
-            return fetch(connection.execute(statement.sql, statement.pick(params)))
+        """Run one statement in its own transaction and ``fetch`` its result; ``params``
+        in the order of ``statement.names``."""
+        return self._guarded(lambda connection: fetch(connection.execute(statement.sql, params)))
 
-    def update(self, lock_read: DirectStatement, insert_new: DirectStatement,
-               upsert: DirectStatement, params: dict[str, Any],
+    def update(self, lock_read: DirectStatement, read_params: tuple[Any, ...],
+               insert_new: DirectStatement, upsert: DirectStatement,
+               write_params: Callable[[str], tuple[Any, ...]],
                change: Callable[[str | None], str | None]) -> str | None:
         """Replace the live value ``current`` with ``change(current)`` under the row's
         lock; ``change`` returning None (or ``current``) writes nothing. Returns the
-        value stored at the end. ``params`` serve all three statements (``value`` is set
-        here). ``change`` may run again if the call is retried: it must be pure."""
-        with self._guarded() as connection:
+        value stored at the end. ``write_params(new)`` gives the parameters of
+        ``insert_new`` and ``upsert``. ``change`` may run again if the call is retried:
+        it must be pure."""
+        def locked(connection: Any) -> str | None:
             for _ in range(_UPDATE_ROUNDS):
                 connection.execute(self._begin)
                 try:
-                    found = connection.execute(lock_read.sql, lock_read.pick(params)).fetchone()
+                    found = connection.execute(lock_read.sql, read_params).fetchone()
                     current = None if found is None else found[0]
                     new = change(current)
                     if new is None or new == current:
                         connection.execute("COMMIT")
                         return current
-                    params["value"] = new
+                    params = write_params(new)
                     if found is not None:
-                        connection.execute(upsert.sql, upsert.pick(params))
-                    elif not connection.execute(insert_new.sql,
-                                                insert_new.pick(params)).fetchall():
+                        connection.execute(upsert.sql, params)
+                    elif not connection.execute(insert_new.sql, params).fetchall():
                         connection.execute("ROLLBACK")  # created meanwhile: lock it, again
                         continue
                     connection.execute("COMMIT")
@@ -274,21 +288,22 @@ class DirectPath:
                     with contextlib.suppress(Exception):
                         connection.execute("ROLLBACK")
                     raise
-        raise StoreConflictError(
-            f"store {self._where}: the row was created and removed under each of "
-            f"{_UPDATE_ROUNDS} locked updates; nothing was written")
+            raise StoreConflictError(
+                f"store {self._where}: the row was created and removed under each of "
+                f"{_UPDATE_ROUNDS} locked updates; nothing was written")
 
-    @contextlib.contextmanager
-    def _guarded(self) -> Iterator[Any]:
-        """This thread's connection, watched on PostgreSQL, its errors translated."""
+        return self._guarded(locked)
+
+    def _guarded(self, work: Callable[[Any], T]) -> T:
+        """``work(connection)`` on this thread's connection, watched on PostgreSQL, its
+        errors translated (a connection that failed is dropped)."""
         try:
             connection = self.connections.get()
             if not self._deadline:
-                yield connection
-                return
+                return work(connection)
             ticket = WATCHDOG.arm(connection.fileno(), self._deadline)
             try:
-                yield connection
+                return work(connection)
             finally:
                 WATCHDOG.disarm(ticket)
         except self._error as exc:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import os
 import sqlite3
+import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -66,6 +67,7 @@ class FileIdentity:
 
     def __post_init__(self) -> None:
         self._name = str(self.path)  # os.stat on a str skips Path's conversion per call
+        self._checked = 0.0  # time.monotonic() of the last check that found no change
 
     def current(self) -> tuple[int, int] | None:
         """The file's identity now; None if it no longer exists."""
@@ -75,9 +77,21 @@ class FileIdentity:
             return None
         return stat.st_dev, stat.st_ino
 
-    def changed(self) -> bool:
-        """True if the file the connections opened was deleted or replaced."""
-        return self.seen is not None and self.current() != self.seen
+    def changed(self, *, within: float = 0.0) -> bool:
+        """True if the file the connections opened was deleted or replaced.
+
+        ``within``: seconds for which an earlier check that found no change still
+        answers (reads pass a fraction of a second; writes 0, always checking).
+        """
+        if self.seen is None:
+            return False
+        now = time.monotonic()
+        if within and now - self._checked < within:
+            return False
+        if self.current() != self.seen:
+            return True
+        self._checked = now
+        return False
 
 
 def sqlite_path(url: URL) -> Path | None:
