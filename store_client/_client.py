@@ -89,7 +89,10 @@ class StoreClient:
         """Delete expired task-store rows, in batches of ``batch_size`` (0 = one statement).
 
         ``NEVER_EXPIRE`` rows and asset rows are never touched. With ``dry_run=True``
-        nothing is deleted and the report lists every row that would be.
+        nothing is deleted and the report lists every row that would be. Each batch
+        walks the ``expires_at`` index, so its time does not grow with the table. On
+        SQLite, which has one writer at a time, each batch is followed by a pause as
+        long as it took, so tasks writing meanwhile get in between batches.
         """
         if type(batch_size) is not int or not 0 <= batch_size <= MAX_BATCH_SIZE:
             raise ConfigurationError(

@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from datetime import datetime
@@ -310,12 +311,18 @@ class SqlBackend(StoreBackend):
         in_batch = (_t.id == any_(func.array(batch.scalar_subquery()))
                     if self.engine.dialect.name == "postgresql"
                     else _t.id.in_(batch.scalar_subquery()))
-        total = 0
+        total, sqlite = 0, self.engine.dialect.name == "sqlite"
         while True:
+            started = time.monotonic()
             deleted = self._run(self._delete_where, and_(in_batch, expired))
             total += deleted
             if deleted < batch_size:
                 return CleanupReport(count=total)
+            if sqlite:
+                # SQLite has one writer at a time, and a writer kept waiting retries at
+                # growing intervals (up to 100 ms): back-to-back batches would starve
+                # it for the whole cleanup. Pausing as long as the batch took lets it in.
+                time.sleep(time.monotonic() - started)
 
     def _fetch_rows(self, query: Any) -> tuple[CleanupRow, ...]:
         with self.engine.connect() as conn:

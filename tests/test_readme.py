@@ -349,6 +349,7 @@ def check_store_client(ran: Ran) -> None:
     assert ran.value('ts.compare_and_set("claim", None, {"try": 2}, retention=NEVER_EXPIRE)')
     assert ran.ns["ts"].items() == {"claim": {"try": 2}}  # cleared, then claimed
     assert ran.ns["orders"].get("cursor") == "2026-01-01"
+    assert ran.value('orders.update("runs", lambda n: 1 if n is None else n + 1)') == 1
     report = ran.ns["report"]
     assert (report.count, report.rows, report.dry_run) == (0, (), True)
 
