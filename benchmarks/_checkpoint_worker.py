@@ -5,6 +5,9 @@ over pages 1..PAGES, each a busy-wait of PAGE_MS, and appends each finished page
 to LOG with one ``O_APPEND`` write (it survives a SIGKILL of this process). ``EVERY`` >= 1
 checkpoints the loop with ``@checkpoint(every=EVERY)`` on the task store at STORE_URL;
 ``EVERY`` = 0 is the bare loop, which always starts again at page 1.
+
+What it does not do: kill itself or count redone pages (``checkpoint_overhead.py``
+kills it and reads LOG); ``busy`` is also the busy-wait page of that script's timings.
 """
 
 from __future__ import annotations

@@ -45,8 +45,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks._stats import fmt_ns, percentile
 from benchmarks._summary import Result, write_summary
-from benchmarks._table import print_table
+from benchmarks._table import print_results, print_table
 from tests.support.airflow_env import AirflowHome, RunSpec, airflow_installed
 
 BENCHMARK = "airflow side by side"
@@ -56,15 +57,6 @@ SET_TARGETS = {20: 100.0, 1: 35.0}
 MODE = {20: "blocks of 20", 1: "call by call"}
 
 Timings = dict[str, dict[str, list[int]]]  # block -> "store op" -> ns per call
-
-
-def fmt(ns: float) -> str:
-    return f"{ns / 1e6:.3f} ms" if ns >= 1e6 else f"{ns / 1e3:.1f} µs"
-
-
-def p99(values: list[int]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
 
 
 def measure(n: int, warmup: int) -> Timings:
@@ -100,8 +92,8 @@ def results(timings: Timings) -> list[Result]:
         mode = timings[str(block)]
         for op in ("set", "get"):
             got = ratio(mode, op)
-            figure = (f"{got:.1f}x ({fmt(statistics.median(mode[f'airflow {op}']))} / "
-                      f"{fmt(statistics.median(mode[f'ours {op}']))})")
+            figure = (f"{got:.1f}x ({fmt_ns(statistics.median(mode[f'airflow {op}']))} / "
+                      f"{fmt_ns(statistics.median(mode[f'ours {op}']))})")
             measure_name = f"{op}, {MODE[block]}: Airflow / ours (medians)"
             if op == "set":
                 found.append(Result(BENCHMARK, measure_name, figure, f">= {target:g}x",
@@ -117,12 +109,11 @@ def print_report(timings: Timings, n: int, warmup: int, found: list[Result]) -> 
           f"SQLite {sqlite3.sqlite_version}; per mode {n} timed calls per store and op after "
           f"{warmup} warm-up calls, inside one running task")
     print_table(("mode", "store", "op", "median", "p99"), [
-        (MODE[int(block)], *name.split(" "), fmt(statistics.median(values)), fmt(p99(values)))
+        (MODE[int(block)], *name.split(" "), fmt_ns(statistics.median(values)),
+         fmt_ns(percentile(sorted(values), 0.99)))
         for block, mode in timings.items() for name, values in mode.items()])
     print()
-    print_table(("target", "measured", "goal", "met?"), [
-        (r.measure, r.figure, r.target, "-" if r.met is None else ("yes" if r.met else "NO"))
-        for r in found])
+    print_results(found)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -60,9 +60,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._checkpoint_worker import busy
+from benchmarks._postgres import postgres_server
+from benchmarks._raw_floor import RawStore, open_raw_postgres, open_raw_sqlite
+from benchmarks._stats import load
 from benchmarks._summary import Result, write_summary
-from benchmarks._table import print_table
-from benchmarks.store_ops import RawStore, open_raw_postgres, open_raw_sqlite
+from benchmarks._table import LABEL, print_table, yes_no
 from resumable import open_checkpoint
 from store_client import TaskScope, connect
 
@@ -72,7 +74,6 @@ RAW_RATIO_TARGET = 2.2  # every=1 commit cost / raw upsert cost
 EVERY_100_TARGET_PCT = 5.0
 CRASH_PAGES, CRASH_PAGE_MS = 200, 2.0
 COMMIT_SCOPE = ("bench", "run", "commit", -1)
-LABEL = {"memory": "memory", "sqlite": "SQLite", "postgresql": "PostgreSQL"}
 
 
 @dataclass(frozen=True)
@@ -87,24 +88,18 @@ class Backend:
 @contextmanager
 def backends(skip_postgres: bool) -> Iterator[list[Backend]]:
     """An empty memory, SQLite and (unless skipped or missing) PostgreSQL store."""
-    with tempfile.TemporaryDirectory(prefix="resumable-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="resumable-bench-") as tmp, \
+            postgres_server(skip_postgres, []) as server:
         found = [Backend("memory", "memory://"),
                  Backend("sqlite", f"sqlite:///{tmp}/cp.db",
                          lambda: open_raw_sqlite(Path(tmp) / "raw.db", COMMIT_SCOPE))]
-        if skip_postgres:
+        if server is None:
             yield found
             return
-        from tests.support.postgres import PostgresServer, find_pg_bindir
-
-        if find_pg_bindir() is None:
-            print("postgresql: skipped, binaries not found", flush=True)
-            yield found
-            return
-        with PostgresServer(fsync=True) as server:
-            server.create_database("raw")
-            yield [*found, Backend("postgresql", server.create_database("ours"),
-                                   lambda: open_raw_postgres(server.conninfo("raw"),
-                                                             COMMIT_SCOPE))]
+        server.create_database("raw")
+        yield [*found, Backend("postgresql", server.create_database("ours"),
+                               lambda: open_raw_postgres(server.conninfo("raw"),
+                                                         COMMIT_SCOPE))]
 
 
 def seconds(run: Callable[[], None]) -> float:
@@ -287,10 +282,6 @@ def crash_targets(results: dict[int, list[int]]) -> list[Target]:
             for every, redone in results.items()]
 
 
-def load() -> str:
-    return " ".join(f"{value:.2f}" for value in os.getloadavg())
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--positions", type=int, default=2000)
@@ -328,7 +319,7 @@ def print_report(args: argparse.Namespace, commits: list[CommitCost],
                 crash_cells(crashes))
     print()
     print_table(("target", "measured", "goal", "met?"),
-                [(t.name, t.measured, t.goal, "yes" if t.met else "NO")
+                [(t.name, t.measured, t.goal, yes_no(t.met))
                  for t in targets if t.met is not None])
 
 

@@ -23,6 +23,9 @@ or ended a trial without exactly one job. ``--summary FILE`` writes, for ``run_a
 (``benchmarks/_summary.py``), each operator's duplicates and wrong results, ours' with the
 target 0; ``--quick`` runs 4 trials per operator (one of each crash kind).
 
+What it does not do: time submissions, crash the job system itself, or run the real
+Airflow operator (the re-implementation stands in for its decision logic).
+
 Run from the repository root::
 
     .venv/bin/python benchmarks/crash_duplicates.py [--trials 20] [--seed 1234]
@@ -119,16 +122,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    reports: dict[str, TrialReport] = {}
-    with tempfile.TemporaryDirectory(prefix="resumable-crash-") as tmp:
-        workdir = args.workdir or Path(tmp)
-        for name, target in OPERATORS.items():
-            print(f"{name}: {args.trials} trials, seed {args.seed}, {args.schedule}", flush=True)
-            reports[name] = run_trials(target, args.trials, args.seed, workdir,
-                                       schedule=args.schedule, parallel=args.parallel)
-
+def print_report(reports: dict[str, TrialReport], args: argparse.Namespace) -> None:
     ours = reports["ours"]
     kinds = ", ".join(f"{kind} {ours.kinds[kind]}" for kind in CRASH_KINDS)
     print()
@@ -146,8 +140,20 @@ def main(argv: list[str] | None = None) -> int:
     for name, report in reports.items():
         print(f"{name}: {report.duplicates} duplicates, {report.lost} lost, "
               f"{report.wrong_results} wrong results in {len(report.trials)} trials")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    reports: dict[str, TrialReport] = {}
+    with tempfile.TemporaryDirectory(prefix="resumable-crash-") as tmp:
+        workdir = args.workdir or Path(tmp)
+        for name, target in OPERATORS.items():
+            print(f"{name}: {args.trials} trials, seed {args.seed}, {args.schedule}", flush=True)
+            reports[name] = run_trials(target, args.trials, args.seed, workdir,
+                                       schedule=args.schedule, parallel=args.parallel)
+    print_report(reports, args)
     write_summary(args.summary, summary_results(reports))
-    failed = ours_failed(ours)
+    failed = ours_failed(reports["ours"])
     if failed:
         print("ours: FAILED: a trial did not end with exactly one job")
     return 1 if args.check and failed else 0

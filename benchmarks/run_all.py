@@ -1,7 +1,7 @@
 """Run every benchmark, each in its own process, and print one table of figures and targets.
 
 How it works: the benchmarks run one after another, in this order: ``store_ops.py``,
-``checkpoint_overhead.py``, ``crash_duplicates.py``, ``window_filter.py``,
+``contention.py``, ``checkpoint_overhead.py``, ``crash_duplicates.py``, ``window_filter.py``,
 ``growth.py`` and ``airflow_side_by_side.py`` (the last only when ``import airflow``
 works in this interpreter; otherwise its row says it was skipped). Each is a child
 process run with ``--summary FILE`` (a temporary file), ``--quick`` and
@@ -39,7 +39,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._summary import Result, read_summary
-from benchmarks._table import print_table
+from benchmarks._table import print_table, yes_no
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -63,6 +63,7 @@ class Benchmark:
 
 BENCHMARKS = (
     Benchmark("store_ops", "store ops"),
+    Benchmark("contention", "contention"),
     Benchmark("checkpoint_overhead", "checkpoint overhead"),
     Benchmark("crash_duplicates", "crash duplicates"),
     Benchmark("window_filter", "watermark filter"),
@@ -225,8 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     table = [row for outcome in outcomes for row in rows(outcome)]
     print()
     print_table(("benchmark", "measure", "figure", "target", "met"),
-                [(r.benchmark, r.measure, r.figure, r.target,
-                  "-" if r.met is None else ("yes" if r.met else "NO")) for r in table])
+                [(r.benchmark, r.measure, r.figure, r.target, yes_no(r.met)) for r in table])
     missed = [r for r in table if r.met is False]
     print()
     print(f"{len(benches)} benchmarks in {time.perf_counter() - started:.0f} s; "

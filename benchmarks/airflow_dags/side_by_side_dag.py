@@ -6,6 +6,9 @@ task store (the file at ``BENCH_STORE_URL``), same key and value, a ``set`` then
 ``get`` per call, until each op has ``BENCH_N`` timed calls after ``BENCH_WARMUP``
 untimed ones. It writes the nanosecond timings as JSON to ``BENCH_OUT``:
 ``{"<block>": {"airflow set": [...], "airflow get": [...], "ours set": [...], ...}}``.
+
+What it does not do: compute medians or ratios (``airflow_side_by_side.py`` does), or
+run outside ``dag.test()`` of that script (it reads its settings from the environment).
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ def side_by_side() -> None:
         n, warmup = int(os.environ["BENCH_N"]), int(os.environ["BENCH_WARMUP"])
         blocks = [int(b) for b in os.environ["BENCH_BLOCKS"].split(",")]
         with connect(os.environ["BENCH_STORE_URL"]) as client:
-            stores = {"airflow": context["task_state_store"],  # type: ignore[typeddict-item]
+            stores = {"airflow": context["task_state_store"],
                       "ours": client.task_store(TaskScope(ti.dag_id, ti.run_id, ti.task_id))}
             timings = {str(block): _alternate(stores, block, warmup, n) for block in blocks}
         with open(os.environ["BENCH_OUT"], "w") as out:

@@ -62,5 +62,5 @@ def test_failures_missing_summaries_and_skips_become_rows() -> None:
 def test_only_takes_names_with_or_without_py_and_keeps_the_order() -> None:
     assert [b.name for b in selected(["growth,store_ops.py"])] == ["store_ops", "growth"]
     assert [b.name for b in selected(None)] == [
-        "store_ops", "checkpoint_overhead", "crash_duplicates", "window_filter", "growth",
-        "airflow_side_by_side"]
+        "store_ops", "contention", "checkpoint_overhead", "crash_duplicates", "window_filter",
+        "growth", "airflow_side_by_side"]

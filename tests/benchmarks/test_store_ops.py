@@ -1,7 +1,7 @@
 """The store-ops benchmark still runs end to end and writes its summary (smoke-sized).
 
 No timing is asserted; only that every measure is there, the latency ones as ratios to
-the raw floor, and that the contention runs counted every increment (correctness).
+the raw floor, and the cleanup one. (Writers contending for a key: test_contention.py.)
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def test_store_ops_runs_and_writes_ratios_to_the_raw_floor(tmp_path: Path) -> No
             "--summary", str(summary), *([] if postgres else ["--skip-postgres"])]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert done.returncode == 0, done.stdout + done.stderr
-    for heading in ("ours / raw", "attempts/success", "longest batch"):
+    for heading in ("ours / raw", "longest batch"):
         assert heading in done.stdout, done.stdout
 
     results = {result.measure: result for result in read_summary(summary)}
@@ -38,9 +38,7 @@ def test_store_ops_runs_and_writes_ratios_to_the_raw_floor(tmp_path: Path) -> No
             result = results[f"{label} {op} / raw {driver} {raw_op}"]
             assert re.fullmatch(r"\d+\.\d\dx \(.+ / .+\)", result.figure), result
             assert result.target == target and isinstance(result.met, bool)
-        scaling = results[f"{label} compare_and_set, 8 writer processes / 1"]
-        assert re.match(r"\d+\.\d\dx ", scaling.figure) and scaling.target == ">= 0.5x"
-        assert results[f"{label} compare_and_set counter = successes"].met is True
+    assert not any("writer" in measure for measure in results), "contention moved out"
     for op in OPS:
         assert results[f"memory {op} median"].target == "< 10.0 µs"
     cleanup = results["SQLite cleanup of 100,000 expired rows (batches of 10,000)"]
