@@ -5,7 +5,8 @@ How it works: three tables. ``resumable_task_state`` holds task-store rows keyed
 cleanup can delete in portable batches) and a nullable ``expires_at`` (NULL = never).
 ``resumable_asset_state`` holds asset-store rows keyed by ``(asset, key)``; assets
 never expire. ``resumable_meta`` holds ``schema_version``. Task keys have an index of
-their own (``KEY_INDEX``, in code-point order) for prefix scans. :func:`ensure_schema`
+their own (``KEY_INDEX``, in code-point order) for prefix scans within the library's
+``NAMESPACE``. :func:`ensure_schema`
 creates what is missing with ``CREATE ... IF NOT EXISTS`` (on PostgreSQL under an advisory lock,
 since concurrent ``CREATE TABLE IF NOT EXISTS`` can still collide there), records the
 version, and refuses a store written by a newer release. ``MIGRATIONS`` maps a version
@@ -48,13 +49,22 @@ from sqlalchemy.types import TypeDecorator
 
 from store_client._errors import ConfigurationError, SchemaVersionError
 
-__all__ = ["KEY_INDEX", "MIGRATIONS", "SCHEMA_VERSION", "asset_state", "ensure_schema", "meta",
-           "task_state"]
+__all__ = ["KEY_INDEX", "MIGRATIONS", "NAMESPACE", "SCHEMA_VERSION", "asset_state",
+           "ensure_schema", "meta", "namespace_end", "task_state"]
 
 SCHEMA_VERSION: Final = 1
-#: The index of task keys, for prefix scans. Added without a version change: it only
-#: speeds reads, and every release creates what is missing on first use.
-KEY_INDEX: Final = "ix_resumable_task_state_key"
+#: The index of task keys in :data:`NAMESPACE`, for prefix scans (the job listing). Added
+#: without a version change: it only speeds reads, and every release creates what is
+#: missing on first use.
+KEY_INDEX: Final = "ix_resumable_task_state_ns_key"
+#: The keys the library keeps for itself (job records, claims): the only ones indexed
+#: for prefix scans.
+NAMESPACE: Final = "resumable."
+
+
+def namespace_end() -> str:
+    """The least key above every key in :data:`NAMESPACE`."""
+    return NAMESPACE[:-1] + chr(ord(NAMESPACE[-1]) + 1)
 _ADVISORY_LOCK_ID: Final = 0x7265_7375_6D61  # "resuma"
 
 
@@ -126,9 +136,14 @@ def _create_missing(conn: Connection) -> None:
         for index in table.indexes:
             conn.execute(CreateIndex(index, if_not_exists=True))
     # Key-prefix scans (the job listing) walk this index as a range in code-point order:
-    # SQLite's default; PostgreSQL's "C" collation, which SQLite does not know.
+    # SQLite's default; PostgreSQL's "C" collation, which SQLite does not know. Only the
+    # library's own keys are in it: an index of every key would be one more scattered
+    # index to update per deleted row (cleanup then slows as the table grows).
     key = 'key COLLATE "C"' if conn.dialect.name == "postgresql" else "key"
-    conn.execute(text(f"CREATE INDEX IF NOT EXISTS {KEY_INDEX} ON {task_state.name} ({key})"))
+    low, high = NAMESPACE, namespace_end()
+    conn.execute(text(
+        f"CREATE INDEX IF NOT EXISTS {KEY_INDEX} ON {task_state.name} ({key}) "
+        f"WHERE {key} >= '{low}' AND {key} < '{high}'"))
 
 
 

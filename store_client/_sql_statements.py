@@ -25,12 +25,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, func, null, or_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    bindparam,
+    func,
+    literal_column,
+    null,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import BindParameter
 
 from store_client._scopes import TaskScope
-from store_client._sql_schema import asset_state, task_state
+from store_client._sql_schema import NAMESPACE, asset_state, namespace_end, task_state
 
 __all__ = ["Statements", "live", "scan_query", "task_match"]
 
@@ -65,16 +75,21 @@ def _after(prefix: str) -> str | None:
 
 
 def key_range(prefix: str, *, postgres: bool) -> ColumnElement[bool]:
-    """Task keys that start with ``prefix``, as a range of the key index.
+    """Task keys that start with ``prefix``, as a range in code-point order.
 
-    In code-point order: SQLite's default, and PostgreSQL's "C" collation, which its key
-    index uses (``_sql_schema``). Unlike LIKE, the range is exact and case-sensitive.
+    SQLite's default order, and PostgreSQL's "C" collation. A prefix within the library's
+    ``NAMESPACE`` also repeats the key index's own condition, as literal text, so both
+    databases see that the (partial) index applies; any other prefix reads the table.
+    Unlike LIKE, the range is exact and case-sensitive.
     """
     key = _t.key.collate("C") if postgres else _t.key
     upper = _after(prefix)
     clauses = [key >= prefix] if prefix else []
     if upper is not None:
         clauses.append(key < upper)
+    if prefix.startswith(NAMESPACE):
+        clauses += [key >= literal_column(f"'{NAMESPACE}'"),
+                    key < literal_column(f"'{namespace_end()}'")]
     return and_(true(), *clauses)
 
 

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 
 from store_client import NEVER_EXPIRE, StoreClient, TaskScope, connect
+from store_client._sql_schema import KEY_INDEX
 from store_client._sql_statements import scan_query
 from tests.support.clock import FakeClock
 
@@ -67,12 +68,13 @@ def test_scan_matches_startswith(persistent_url: str, keys: list[str], prefix: s
             k for k in keys if k.startswith(prefix))
 
 
-def test_the_sql_scan_walks_the_key_index(persistent_url: str, clock: FakeClock) -> None:
+def test_a_scan_of_the_library_s_keys_walks_the_key_index(persistent_url: str,
+                                                          clock: FakeClock) -> None:
     with connect(persistent_url) as client:
-        client.task_store(A).set("meta/x", 1)  # creates the schema and its indexes
+        client.task_store(A).set("resumable.job/x", 1)  # creates the schema, its indexes
         engine = client.backend.engine  # type: ignore[attr-defined]
         postgres = engine.dialect.name == "postgresql"
-        query = scan_query("meta/", clock(), pair=True, postgres=postgres)
+        query = scan_query("resumable.job/", clock(), pair=True, postgres=postgres)
         compiled = query.compile(engine, compile_kwargs={"literal_binds": True})
         with engine.connect() as conn:
             if postgres:
@@ -81,4 +83,4 @@ def test_the_sql_scan_walks_the_key_index(persistent_url: str, clock: FakeClock)
             else:
                 plan = " ".join(str(r[-1]) for r in conn.execute(
                     text(f"EXPLAIN QUERY PLAN {compiled}")))
-    assert "ix_resumable_task_state_key" in plan, plan
+    assert KEY_INDEX in plan, plan
