@@ -5,7 +5,7 @@ How it works: every operation is one short transaction of one prepared statement
 row or the new one. ``compare_and_set`` is one conditional statement (``UPDATE ... WHERE
 value = :expected``, or ``INSERT ... ON CONFLICT DO NOTHING`` when ``expected`` is
 absent), atomic across processes on both databases; ``update`` takes the row's lock
-first and writes in the same transaction. The hot operations (get, put,
+first and writes in the same transaction. The hot operations (get, put, delete,
 compare_and_set, update) run on a per-thread DBAPI connection (``_sql_direct``); the
 rest go through SQLAlchemy Core on a pooled ``Engine``. Tables are created on first use
 (see ``_sql_schema``). SQLite runs in WAL mode with ``synchronous=NORMAL``: a killed
@@ -97,7 +97,7 @@ class SqlBackend(StoreBackend):
         postgres = self.engine.dialect.name == "postgresql"
         self._reader = (self.engine.execution_options(isolation_level="AUTOCOMMIT")
                         if postgres else self.engine)
-        # The hot path: get, put, compare_and_set and update on a DBAPI connection.
+        # The hot path: get, put, delete, compare_and_set and update on a DBAPI connection.
         self._path = DirectPath(self.engine, self._sql, self._where,
                                 statement_deadline(settings) if postgres else 0.0)
         self._direct, self._time = self._path.statements, self._path.time
@@ -194,15 +194,13 @@ class SqlBackend(StoreBackend):
                 self._time(now), self._time(expires_at))
 
     def delete(self, scope: Scope, key: str) -> None:
-        self._run(self._delete, scope, key)
-
-    def _delete(self, scope: Scope, key: str) -> None:
-        with self.engine.begin() as conn:
-            if isinstance(scope, TaskScope):
-                conn.execute(task_state.delete().where(task_match(scope), _t.key == key))
-            else:
-                conn.execute(asset_state.delete().where(
-                    _a.asset == scope.identity, _a.key == key))
+        params: tuple[Any, ...]
+        if isinstance(scope, TaskScope):
+            statement, params = self._direct.task_delete, (
+                scope.dag_id, scope.run_id, scope.task_id, scope.map_index, key)
+        else:
+            statement, params = self._direct.asset_delete, (scope.identity, key)
+        self._run(self._path.execute, statement, params, no_result)
 
     def clear(self, scope: Scope, *, all_map_indices: bool = False) -> None:
         self._run(self._clear, scope, all_map_indices)

@@ -1,4 +1,4 @@
-"""The SQL store's hot path: get, put and compare_and_set straight on a DBAPI connection.
+"""The SQL store's hot path: get, put, delete, compare_and_set and update on a DBAPI connection.
 
 How it works: the hot statements are built once as SQLAlchemy constructs (in
 ``_sql_statements``, the one source of their SQL) and compiled here once per backend to
@@ -181,6 +181,8 @@ class DirectStatements:
     asset_cas_update: DirectStatement
     task_lock_read: DirectStatement
     asset_lock_read: DirectStatement
+    task_delete: DirectStatement
+    asset_delete: DirectStatement
 
     @classmethod
     def compile(cls, sql: Any, engine: Engine) -> DirectStatements:
@@ -203,6 +205,8 @@ class DirectStatements:
             asset_cas_update=plain(sql.asset_cas_update, ASSET_CAS),
             task_lock_read=plain(sql.task_lock_read, TASK_ROW),
             asset_lock_read=plain(sql.asset_lock_read, ASSET_ROW),
+            task_delete=plain(sql.task_delete, TASK_ROW[:-1]),
+            asset_delete=plain(sql.asset_delete, ASSET_ROW),
         )
 
 

@@ -130,6 +130,8 @@ class Statements:
     asset_cas_update: Any
     task_lock_read: Any
     asset_lock_read: Any
+    task_delete: Any
+    asset_delete: Any
 
     @classmethod
     def for_dialect(cls, name: str) -> Statements:
@@ -179,4 +181,7 @@ class Statements:
             # the database's write lock: BEGIN IMMEDIATE).
             task_lock_read=task_get.with_for_update(),
             asset_lock_read=asset_get.with_for_update(),
+            task_delete=task_state.delete().where(_bound_task_row()),
+            asset_delete=asset_state.delete().where(_a.asset == bindparam("a"),
+                                                    _a.key == bindparam("k")),
         )

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import textwrap
 import threading
 from pathlib import Path
@@ -11,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from store_client import StoreClient, TaskScope, connect
+from tests.support.processes import run_together
 
 PROCESSES = 8
 INCREMENTS = 40
@@ -40,18 +39,8 @@ WORKER = textwrap.dedent("""
 def test_compare_and_set_from_8_processes_loses_no_update(persistent_url: str, kind: str,
                                                          tmp_path: Path) -> None:
     connect(persistent_url).asset_store("warmup").set("k", 1)  # create the schema first
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", WORKER, persistent_url, str(tmp_path / f"w{i}"),
-             str(INCREMENTS), kind], stdin=subprocess.PIPE, text=True)
-        for i in range(PROCESSES)
-    ]
-    for proc in procs:
-        assert proc.stdin is not None
-        proc.stdin.write("go\n")
-        proc.stdin.flush()
-    for proc in procs:
-        assert proc.wait(timeout=120) == 0
+    run_together(WORKER, [[persistent_url, str(tmp_path / f"w{i}"), str(INCREMENTS), kind]
+                          for i in range(PROCESSES)])
     written = sorted(int(v) for i in range(PROCESSES)
                      for v in (tmp_path / f"w{i}").read_text().split())
     total = PROCESSES * INCREMENTS

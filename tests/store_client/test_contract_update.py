@@ -7,8 +7,6 @@ lands; elsewhere the default is bounded ``compare_and_set`` attempts.
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import textwrap
 import threading
 from datetime import datetime, timedelta
@@ -28,6 +26,7 @@ from store_client import (
     connect,
 )
 from tests.support.clock import FakeClock
+from tests.support.processes import run_together
 
 SCOPE = TaskScope("dag", "run", "task")
 
@@ -129,15 +128,8 @@ def test_update_from_16_processes_queues_on_the_row_lock(persistent_url: str,
                                                           tmp_path: Path) -> None:
     processes, each = 16, 30
     connect(persistent_url).asset_store("warmup").set("k", 1)  # the schema exists
-    procs = [subprocess.Popen([sys.executable, "-c", WORKER, persistent_url,
-                               str(tmp_path / f"w{i}"), str(each)],
-                              stdin=subprocess.PIPE, text=True) for i in range(processes)]
-    for proc in procs:
-        assert proc.stdin is not None
-        proc.stdin.write("go\n")
-        proc.stdin.flush()
-    for proc in procs:
-        assert proc.wait(timeout=120) == 0
+    run_together(WORKER, [[persistent_url, str(tmp_path / f"w{i}"), str(each)]
+                          for i in range(processes)])
     calls, results = 0, []
     for i in range(processes):
         first, *rest = (tmp_path / f"w{i}").read_text().split()

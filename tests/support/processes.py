@@ -9,14 +9,39 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import subprocess
+import sys
 import weakref
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
-__all__ = ["ManagedServer", "child_pids", "kill_group", "pid_alive"]
+__all__ = ["ManagedServer", "child_pids", "kill_group", "pid_alive", "run_together"]
 
 S = TypeVar("S", bound="ManagedServer")
+
+
+def run_together(script: str, argvs: list[list[str]], *, timeout: float = 120) -> None:
+    """Run ``python -c script`` once per argument list, all released at once.
+
+    Each process is started, then all are sent a ``go`` line on stdin together (the
+    script reads it before its work), so they really contend; each must exit 0 within
+    ``timeout`` seconds.
+    """
+    procs = [subprocess.Popen([sys.executable, "-c", script, *argv], stdin=subprocess.PIPE,
+                              text=True) for argv in argvs]
+    try:
+        for proc in procs:
+            assert proc.stdin is not None
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        for proc in procs:
+            assert proc.wait(timeout=timeout) == 0, f"worker exited {proc.returncode}"
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
 
 
 def pid_alive(pid: int) -> bool:
