@@ -415,6 +415,8 @@ SHELL: dict[str, dict[str, str]] = {
 NOT_RUN: dict[str, str] = {
     "Set-up in two commands [sh 1]": "installs the package and runs the 15 s demo",
     "Set-up in two commands [sh 2]": "installs the dev extras and runs the whole suite",
+    "Performance [sh 1]": "runs every benchmark (8 minutes; tests/benchmarks runs each "
+                          "one at smoke size, and run_all.py --quick --only one)",
 }
 
 
