@@ -8,6 +8,9 @@ list`` shows the package, and ``airflow providers triggers`` the module of
 ``ResumableJobTrigger``. Importing this module imports nothing else, so discovery
 stays cheap and never fails on a missing extra.
 
+The ``[resumable]`` config section it declares (``store_url``) becomes a default Airflow's
+configuration knows, on the server and on workers.
+
 What it does not do: register anything by itself (the entry point does), or list a
 state backend: Airflow 3.3's provider schema has no such key.
 """
@@ -41,4 +44,14 @@ def get_provider_info() -> dict[str, Any]:
         "integrations": [{"integration-name": _INTEGRATION, "tags": ["software"]}],
         "triggers": [{"integration-name": _INTEGRATION,
                       "python-modules": ["resumable._trigger"]}],
+        "config": {"resumable": {
+            "description": "Settings of ``store_client.airflow.StoreBackend``.",
+            "options": {"store_url": {
+                "description": "The store Airflow's state lives in when "
+                               "``store_client.airflow.StoreBackend`` is the state backend "
+                               "(server side, worker side or both): a postgresql+psycopg:// "
+                               "URL, or a sqlite:/// file every component can open. "
+                               "RESUMABLE_STORE_URL, when set, wins.",
+                "version_added": "0.1.0", "type": "string", "example": None,
+                "default": ""}}}},
     }

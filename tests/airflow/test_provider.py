@@ -49,3 +49,13 @@ def test_airflow_providers_triggers_shows_the_trigger_module(
     [row] = _providers(airflow_home, "triggers")
     assert row["class"] == "resumable._trigger"
     assert row["integration_name"] == "Resumable"
+
+
+def test_the_resumable_config_section_is_known_to_airflow(airflow_home: AirflowHome) -> None:
+    airflow = Path(sys.executable).with_name("airflow")
+    done = subprocess.run([str(airflow), "config", "get-value", "resumable", "store_url"],
+                          env=airflow_home.env({"AIRFLOW__RESUMABLE__STORE_URL": "memory://"}),
+                          capture_output=True, text=True, timeout=180, start_new_session=True)
+    assert (done.returncode, done.stdout.strip()) == (0, "memory://"), done.stderr
+    option = get_provider_info()["config"]["resumable"]["options"]["store_url"]
+    assert option["default"] == ""
