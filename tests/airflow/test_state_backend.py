@@ -1,0 +1,133 @@
+"""``store_client.airflow.StoreBackend`` as Airflow 3.3.2's state backend, in real DAG runs.
+
+Each run is a ``dag.test()`` in a child process of a home whose DAG folder holds
+``state_backend_dags`` and whose ``RESUMABLE_STORE_URL`` is a SQLite file of its own:
+
+- worker side (``[workers] state_store_backend``): a task writes a 300 KiB value to its
+  task store and to its asset's store, dies, and reads both back on its retry; Airflow's
+  tables hold only references, our store the values;
+- server side (``[state_store] backend``): Airflow's state rows are ours, read back with
+  ``store_client.connect``; NEVER_EXPIRE is a NULL ``expires_at``; ``resumable cleanup``
+  deletes only the expired row;
+- both: the reference and the value share a scope and key without colliding.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from store_client import TaskScope, connect
+from store_client._airflow_refs import ref_for, value_key
+from tests.support import require_or_skip
+from tests.support.airflow_env import AirflowHome, DagRunResult, RunSpec, airflow_installed
+
+BIG_DAG, SMALL_DAG = "resumable_state_backend_big", "resumable_state_backend_small"
+BACKEND = "store_client.airflow.StoreBackend"
+WORKER = {"AIRFLOW__WORKERS__STATE_STORE_BACKEND": BACKEND}
+SERVER = {"AIRFLOW__STATE_STORE__BACKEND": BACKEND}
+BIG = {"rows": ["x" * 1024] * 300}
+ASSET = "resumable_big_asset"
+
+
+@pytest.fixture(scope="module")
+def home() -> Iterator[AirflowHome]:
+    if not airflow_installed():
+        require_or_skip("apache-airflow is not installed: pip install 'resumable[airflow]'")
+    made = AirflowHome(dags_folder=Path(__file__).parent / "state_backend_dags")
+    try:
+        made.migrate()
+        yield made
+    finally:
+        made.close()
+
+
+def _url(home: AirflowHome) -> str:
+    return f"sqlite:///{home.path / 'resumable-store.db'}"
+
+
+def _run(home: AirflowHome, dag_id: str, day: int, env: dict[str, str]) -> DagRunResult:
+    [result] = home.run(RunSpec(dag_id, logical_date=datetime(2026, 6, day,
+                                                              tzinfo=timezone.utc)), env=env)
+    assert result.state == "success", result
+    return result
+
+
+def _expiries(home: AirflowHome, dag_id: str, run_id: str) -> dict[str, Any]:
+    engine = create_engine(_url(home))
+    try:
+        with engine.connect() as conn:
+            return dict(conn.execute(text(
+                "SELECT key, expires_at FROM resumable_task_state WHERE dag_id = :d AND "
+                "run_id = :r"), {"d": dag_id, "r": run_id}).all())
+    finally:
+        engine.dispose()
+
+
+def test_worker_side_big_values_survive_a_retry_and_airflow_keeps_references(
+        home: AirflowHome) -> None:
+    run = _run(home, BIG_DAG, 1, WORKER)
+    assert home.db.xcom(BIG_DAG, run.run_id, "big_values") == {"task": True, "asset": True}
+    scope = TaskScope(BIG_DAG, run.run_id, "big_values")
+    [row] = home.db.task_state(BIG_DAG, run.run_id)
+    assert (row.key, row.value) == ("big", {"__airflow_state_ref__": ref_for(scope, "big")})
+    assert row.expires_at is None  # NEVER_EXPIRE
+    asset_ref = home.db.asset_state(ASSET)["big"]["__airflow_state_ref__"]
+    with connect(_url(home)) as client:
+        assert client.task_store(scope).items() == {value_key("big"): BIG}
+        assert client.asset_store(ASSET).get(value_key("big")) == BIG
+    assert asset_ref == f"resumable:asset/name/{ASSET}/big"
+
+
+def test_worker_side_delete_removes_the_value(home: AirflowHome) -> None:
+    run = _run(home, SMALL_DAG, 2, WORKER)
+    scope = TaskScope(SMALL_DAG, run.run_id, "small_values")
+    with connect(_url(home)) as client:
+        assert set(client.task_store(scope).items()) <= {
+            value_key(k) for k in ("job_id", "page", "brief")}
+        assert client.task_store(scope).get(value_key("gone")) is None
+    assert "gone" not in {r.key for r in home.db.task_state(SMALL_DAG, run.run_id)}
+
+
+def test_server_side_state_is_ours_and_cleanup_deletes_only_the_expired(
+        home: AirflowHome) -> None:
+    run = _run(home, SMALL_DAG, 3, {**SERVER,
+                                     "AIRFLOW__STATE_STORE__DEFAULT_RETENTION_DAYS": "2"})
+    assert home.db.task_state(SMALL_DAG, run.run_id) == []  # nothing in Airflow's table
+    scope = TaskScope(SMALL_DAG, run.run_id, "small_values")
+    expiries = _expiries(home, SMALL_DAG, run.run_id)
+    assert set(expiries) == {"job_id", "page", "brief"}
+    assert expiries["job_id"] is None and expiries["brief"]
+    page_expires = datetime.fromisoformat(expiries["page"]).replace(tzinfo=timezone.utc)
+    left = page_expires - datetime.now(timezone.utc)
+    assert timedelta(days=1, hours=23) < left <= timedelta(days=2)  # default_retention_days
+    with connect(_url(home)) as client:
+        assert client.task_store(scope).get("job_id") == "j-1"
+        deadline = time.monotonic() + 10
+        while client.task_store(scope).get("brief") is not None:  # 1 s retention
+            assert time.monotonic() < deadline, "the 1 s value never expired"
+            time.sleep(0.2)
+    done = subprocess.run([str(Path(sys.executable).with_name("resumable")), "cleanup",
+                           "--url", _url(home)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert set(_expiries(home, SMALL_DAG, run.run_id)) == {"job_id", "page"}
+
+
+def test_both_sides_the_reference_and_the_value_do_not_collide(home: AirflowHome) -> None:
+    run = _run(home, BIG_DAG, 4, {**WORKER, **SERVER})
+    assert home.db.xcom(BIG_DAG, run.run_id, "big_values") == {"task": True, "asset": True}
+    assert home.db.task_state(BIG_DAG, run.run_id) == []
+    scope = TaskScope(BIG_DAG, run.run_id, "big_values")
+    with connect(_url(home)) as client:
+        items = client.task_store(scope).items()
+    assert items == {"big": {"__airflow_state_ref__": ref_for(scope, "big")},
+                     value_key("big"): BIG}
+    assert _expiries(home, BIG_DAG, run.run_id) == {"big": None, value_key("big"): None}
