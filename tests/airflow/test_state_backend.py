@@ -9,15 +9,17 @@ Each run is a ``dag.test()`` in a child process of a home whose DAG folder holds
 - server side (``[state_store] backend``): Airflow's state rows are ours, read back with
   ``store_client.connect``; NEVER_EXPIRE is a NULL ``expires_at``; ``resumable cleanup``
   deletes only the expired row;
-- both: the reference and the value share a scope and key without colliding.
+- both: the reference and the value share a scope and key without colliding, and the
+  mixin, ``@checkpoint`` and ``@watermark`` run unchanged (``tools_dag``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -25,10 +27,19 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
+from examples.databricks import DatabricksSubmitRunOperator
+from resumable import ResumableJobMixin
+from resumable.demo import JobServer
 from store_client import TaskScope, connect
 from store_client._airflow_refs import ref_for, value_key
 from tests.support import require_or_skip
-from tests.support.airflow_env import AirflowHome, DagRunResult, RunSpec, airflow_installed
+from tests.support.airflow_env import (
+    AirflowHome,
+    DagRunResult,
+    RunSpec,
+    airflow_installed,
+    fail_first_try,
+)
 
 BIG_DAG, SMALL_DAG = "resumable_state_backend_big", "resumable_state_backend_small"
 BACKEND = "store_client.airflow.StoreBackend"
@@ -36,6 +47,7 @@ WORKER = {"AIRFLOW__WORKERS__STATE_STORE_BACKEND": BACKEND}
 SERVER = {"AIRFLOW__STATE_STORE__BACKEND": BACKEND}
 BIG = {"rows": ["x" * 1024] * 300}
 ASSET = "resumable_big_asset"
+ROWS_ASSET = "resumable_state_backend_rows"
 
 
 @pytest.fixture(scope="module")
@@ -131,3 +143,37 @@ def test_both_sides_the_reference_and_the_value_do_not_collide(home: AirflowHome
     assert items == {"big": {"__airflow_state_ref__": ref_for(scope, "big")},
                      value_key("big"): BIG}
     assert _expiries(home, BIG_DAG, run.run_id) == {"big": None, value_key("big"): None}
+
+
+TOOLS_DAG = "resumable_state_backend_tools"
+
+
+@contextlib.contextmanager
+def crash_while_polling() -> Iterator[Callable[[], Any]]:
+    """In the child: the job's try 1 dies in ``poll_until_complete``, its ID stored."""
+    with fail_first_try(ResumableJobMixin, "poll_until_complete") as crashes:
+        yield lambda: {"crashes": crashes}
+
+
+def test_the_mixin_checkpoint_and_watermark_run_unchanged_with_both_sides_on(
+        home: AirflowHome, job_server: JobServer) -> None:
+    env = {**WORKER, **SERVER, "RESUMABLE_EXAMPLE_DATABRICKS_HOST": job_server.url}
+    first, second = home.run(
+        RunSpec(TOOLS_DAG, datetime(2026, 7, 5, tzinfo=timezone.utc),
+                setup=f"{__name__}:crash_while_polling"),
+        RunSpec(TOOLS_DAG, datetime(2026, 7, 6, tzinfo=timezone.utc)), env=env)
+    assert (first.state, second.state) == ("success", "success")
+    assert first.report == {"crashes": ["job[-1] try 1: poll_until_complete"]}
+    assert len(job_server.submissions()) == 2  # one job per run: try 2 reattached
+    assert home.db.xcom(TOOLS_DAG, first.run_id, "pages") == {
+        "resumed_from": 5, "pages": [6, 7, 8, 9, 10]}
+    assert home.db.xcom(TOOLS_DAG, first.run_id, "rows") == [1, 2, 3, 4, 5]
+    assert home.db.xcom(TOOLS_DAG, second.run_id, "rows") == [6]
+    for run in (first, second):  # nothing of it in Airflow's own table
+        assert home.db.task_state(TOOLS_DAG, run.run_id) == []
+    with connect(_url(home)) as client:
+        job = client.task_store(TaskScope(TOOLS_DAG, first.run_id, "job"))
+        key = DatabricksSubmitRunOperator.external_id_key
+        assert isinstance(job.get(key), dict)  # the reference...
+        assert job.get(value_key(key)) == job_server.submissions()[0]["run_id"]  # ...the ID
+        assert client.asset_store(ROWS_ASSET).get("watermark") is not None
