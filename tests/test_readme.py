@@ -426,12 +426,35 @@ def _described(block: Block) -> str:
 
 # -- the tests -------------------------------------------------------------------------
 
+@pytest.mark.parametrize("block", _blocks("ini"), ids=lambda b: b.id)
+def test_airflow_cfg_lines_are_options_airflow_knows(block: Block) -> None:
+    """Every ``[section] option`` of an ``ini`` block is one Airflow 3.3 (with this package
+    installed as a provider) knows, and every dotted class path in it imports."""
+    import configparser
+    import importlib
+
+    import_airflow_sdk()
+    from airflow.configuration import conf
+
+    parsed = configparser.ConfigParser(inline_comment_prefixes=("#",))
+    parsed.read_string(block.source)
+    assert parsed.sections(), _described(block)
+    for section in parsed.sections():
+        for option, value in parsed.items(section):
+            assert conf.has_option(section, option), f"[{section}] {option} is unknown"
+            if re.fullmatch(r"[a-z_]+(\.[a-z_]+)+\.[A-Z]\w+", value):
+                module, _, name = value.rpartition(".")
+                assert getattr(importlib.import_module(module), name), value
+
+
 def test_every_readme_block_is_declared() -> None:
     """A new snippet, or a new language tag, must be declared here to be run."""
     problems = []
     for block in BLOCKS:
         if block.lang == "":
             continue  # program output (benchmark tables)
+        if block.lang == "ini":
+            continue  # airflow.cfg lines: test_airflow_cfg_lines_are_options_airflow_knows
         if block.lang not in ("python", "sh"):
             problems.append(f"{_described(block)}: a ```{block.lang} block; tag code "
                             "```python or ```sh so this test runs it")
