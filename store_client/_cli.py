@@ -168,6 +168,9 @@ def build_parser(extend: Extension | None = None) -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="list what would be deleted")
     p.add_argument("--batch-size", type=int, default=0,
                    help="rows per committed batch (default 0: one statement)")
+    p.add_argument("--airflow-db", metavar="URL", default=None,
+                   help="also delete worker-side values (store_client.airflow.StoreBackend) "
+                        "whose reference is gone from this Airflow metadata database")
     command("scopes", "list every task scope and asset holding live keys")
     handlers = {"cleanup": _cleanup_command, "scopes": _scopes_command}
     for name, subparser in sub.choices.items():
@@ -250,15 +253,26 @@ def _cleanup_command(args: argparse.Namespace) -> int:
     batch_size = check_batch_size(args.batch_size)
     with connect(args.url, create=not args.dry_run) as client:
         report_ = client.cleanup(dry_run=args.dry_run, batch_size=batch_size)
+        orphans: list[tuple[TaskScope, str]] = []
+        if args.airflow_db is not None:  # SQLAlchemy loads only when asked
+            from store_client._airflow_orphans import delete_orphans, orphaned_values
+
+            orphans = orphaned_values(client, args.airflow_db)
+            if not args.dry_run:
+                delete_orphans(client, orphans)
     if args.json:
         rows = [{"dag_id": r.dag_id, "run_id": r.run_id, "task_id": r.task_id,
                  "map_index": r.map_index, "key": r.key} for r in report_.rows]
-        emit_json({"count": report_.count, "dry_run": report_.dry_run, "rows": rows})
+        emit_json({"count": report_.count, "dry_run": report_.dry_run, "rows": rows,
+                   "orphans": [{"scope": str(scope), "key": key} for scope, key in orphans]})
         return EXIT_OK
     for r in report_.rows:
         emit(f"{TaskScope(r.dag_id, r.run_id, r.task_id, r.map_index)}\t{r.key}")
     verb = "would delete" if report_.dry_run else "deleted"
     emit(f"{verb} {report_.count} expired row{'s' * (report_.count != 1)}")
+    if args.airflow_db is not None:
+        emit(f"{verb} {len(orphans)} worker-side value{'s' * (len(orphans) != 1)} whose "
+             "reference Airflow no longer holds")
     return EXIT_OK
 
 

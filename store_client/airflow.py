@@ -23,7 +23,9 @@ hide values from other workers). Which side calls is told by the scope's class.
 What it does not do: clean up by itself (Airflow's ``airflow state-store clean`` skips
 custom backends; run ``resumable cleanup`` or ``StoreBackend().cleanup()``), expire a
 worker-side value whose reference lives in Airflow's own database (the worker passes no
-expiry), or map an asset reached by URI on a worker to its name (no database there).
+expiry: ``resumable cleanup --airflow-db`` sweeps the values whose reference is gone,
+``store_client._airflow_orphans``), or map an asset reached by URI on a worker to its
+name (no database there).
 """
 
 from __future__ import annotations

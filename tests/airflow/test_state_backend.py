@@ -31,6 +31,7 @@ from examples.databricks import DatabricksSubmitRunOperator
 from resumable import ResumableJobMixin
 from resumable.demo import JobServer
 from store_client import TaskScope, connect
+from store_client._airflow_orphans import delete_orphans, orphaned_values
 from store_client._airflow_refs import ref_for, value_key
 from tests.support import require_or_skip
 from tests.support.airflow_env import (
@@ -177,3 +178,27 @@ def test_the_mixin_checkpoint_and_watermark_run_unchanged_with_both_sides_on(
         assert isinstance(job.get(key), dict)  # the reference...
         assert job.get(value_key(key)) == job_server.submissions()[0]["run_id"]  # ...the ID
         assert client.asset_store(ROWS_ASSET).get("watermark") is not None
+
+
+def test_worker_side_values_whose_reference_airflow_cleaned_are_swept(
+        home: AirflowHome) -> None:
+    run = _run(home, SMALL_DAG, 8, WORKER)
+    scope = TaskScope(SMALL_DAG, run.run_id, "small_values")
+    airflow_db = f"sqlite:///{home.db.path}"
+    with connect(_url(home)) as client:
+        assert orphaned_values(client, airflow_db, grace=timedelta(0)) == []
+        time.sleep(1.1)  # "brief" (1 s) has expired: Airflow's own clean deletes its reference
+        home.cli("state-store", "clean")
+        assert "brief" not in {r.key for r in home.db.task_state(SMALL_DAG, run.run_id)}
+        assert orphaned_values(client, airflow_db) == []  # younger than the grace: kept
+        orphans = orphaned_values(client, airflow_db, grace=timedelta(0))
+        assert (scope, "brief") in orphans  # and an earlier worker-side run's "brief"
+        assert {key for _, key in orphans} == {"brief"}
+        assert delete_orphans(client, orphans) == len(orphans)
+        assert set(client.task_store(scope).items()) == {value_key("job_id"), value_key("page")}
+    done = subprocess.run([str(Path(sys.executable).with_name("resumable")), "cleanup",
+                           "--dry-run", "--url", _url(home), "--airflow-db", airflow_db],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "would delete 0 worker-side values whose reference Airflow no longer holds" \
+        in done.stdout

@@ -171,7 +171,7 @@ def test_filters_run_in_one_query(airflow_db: str, capsys: pytest.CaptureFixture
                      lambda _c, _cursor, sql, *_: statements.append(sql))
         return engine
 
-    monkeypatch.setattr("resumable._airflow_jobs.read_only_engine", recording)
+    monkeypatch.setattr("store_client.airflow_db.read_only_engine", recording)
 
     def scopes(*args: str) -> list[str]:
         statements.clear()
