@@ -74,6 +74,14 @@ def _run(home: AirflowHome, dag_id: str, day: int, env: dict[str, str]) -> DagRu
     return result
 
 
+def _resumable(*args: str) -> str:
+    """What the ``resumable`` command prints (it must succeed)."""
+    done = subprocess.run([str(Path(sys.executable).with_name("resumable")), *args],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
 def _expiries(home: AirflowHome, dag_id: str, run_id: str) -> dict[str, Any]:
     engine = create_engine(_url(home))
     try:
@@ -128,10 +136,11 @@ def test_server_side_state_is_ours_and_cleanup_deletes_only_the_expired(
         while client.task_store(scope).get("brief") is not None:  # 1 s retention
             assert time.monotonic() < deadline, "the 1 s value never expired"
             time.sleep(0.2)
-    done = subprocess.run([str(Path(sys.executable).with_name("resumable")), "cleanup",
-                           "--url", _url(home)], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
+    assert _resumable("cleanup", "--url", _url(home))
     assert set(_expiries(home, SMALL_DAG, run.run_id)) == {"job_id", "page"}
+    listed = _resumable("list", "--url", _url(home), "--dag", SMALL_DAG, "--run", run.run_id,
+                        "--task", "small_values")  # our CLI sees what the task wrote
+    assert 'job_id\t"j-1"' in listed and "page\t3" in listed
 
 
 def test_both_sides_the_reference_and_the_value_do_not_collide(home: AirflowHome) -> None:
@@ -196,9 +205,5 @@ def test_worker_side_values_whose_reference_airflow_cleaned_are_swept(
         assert {key for _, key in orphans} == {"brief"}
         assert delete_orphans(client, orphans) == len(orphans)
         assert set(client.task_store(scope).items()) == {value_key("job_id"), value_key("page")}
-    done = subprocess.run([str(Path(sys.executable).with_name("resumable")), "cleanup",
-                           "--dry-run", "--url", _url(home), "--airflow-db", airflow_db],
-                          capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    assert "would delete 0 worker-side values whose reference Airflow no longer holds" \
-        in done.stdout
+    assert "would delete 0 worker-side values whose reference Airflow no longer holds" in \
+        _resumable("cleanup", "--dry-run", "--url", _url(home), "--airflow-db", airflow_db)
