@@ -59,3 +59,13 @@ def test_the_resumable_config_section_is_known_to_airflow(airflow_home: AirflowH
     assert (done.returncode, done.stdout.strip()) == (0, "memory://"), done.stderr
     option = get_provider_info()["config"]["resumable"]["options"]["store_url"]
     assert option["default"] == ""
+
+
+def test_airflow_providers_configs_names_the_state_backend(airflow_home: AirflowHome) -> None:
+    airflow = Path(sys.executable).with_name("airflow")
+    done = subprocess.run([str(airflow), "providers", "configs", "-o", "json"],
+                          env=airflow_home.env(), capture_output=True, text=True, timeout=180,
+                          start_new_session=True)
+    assert done.returncode == 0, done.stderr
+    ours = [row for row in json.loads(done.stdout) if row["provider_config"][0] == "resumable"]
+    assert ours and "store_client.airflow.StoreBackend" in json.dumps(ours)
