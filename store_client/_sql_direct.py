@@ -11,12 +11,13 @@ one round trip on PostgreSQL and one implicit transaction on SQLite, atomic eith
 SQLAlchemy's execution context, bind processors and pool checkout are skipped on this
 path; the few conversions they did are done here (:func:`sqlite_time`).
 
-A connection belongs to the thread and the process that opened it and to the backend's
-*generation*: a forked child never uses its parent's connection (nor closes it: it is
-kept, unused, so that garbage collection does not close the parent's session), and a
-store file that was replaced bumps the generation so every thread reconnects.
-:meth:`ThreadConnections.explicit` hands out the same connection for a short explicit
-transaction (the watermark's locked update).
+A connection belongs to the thread and the process that opened it, under a *token*: a
+forked child never uses its parent's connection (nor closes it: it is kept, unused, so
+that garbage collection does not close the parent's session), and a store file that was
+replaced, or a closed backend, gets a new token so every thread reconnects.
+:class:`DirectPath` runs one statement (``execute``) or one short explicit transaction
+that locks a row first (``update``, which ``@watermark`` commits through), translating
+the DBAPI's errors; on PostgreSQL the watchdog bounds each call.
 
 What it does not do: pool (one connection per thread that uses the store, closed when
 the thread ends or the backend closes), or anything but the statements compiled here:
