@@ -12,6 +12,10 @@ in-memory store, SQLite (the embedded default), PostgreSQL, and Airflow 3.3's ow
     ts.set("job_id", "j-1", retention=NEVER_EXPIRE)
 
 Errors form one tree under :class:`StoreError` (see ``store_client._errors``).
+
+Two public modules are imported on their own: ``store_client.airflow`` (needs Airflow
+3.3: ``StoreBackend``, our store as Airflow's state backend) and ``store_client.airflow_db``
+(Airflow's metadata database, read-only, without Airflow installed).
 """
 
 import logging
