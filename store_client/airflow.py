@@ -155,11 +155,7 @@ class StoreBackend(ServerBackend, WorkerBackend):
         sync call in a thread cannot use it)."""
         if hasattr(scope, "asset_id") and scope.name is None and scope.uri is None \
                 and session is not None:
-            from airflow.models.asset import AssetModel
-            from sqlalchemy import select
-
-            name = await session.scalar(select(AssetModel.name).where(
-                AssetModel.id == scope.asset_id))
+            name = await session.scalar(_name_query(scope.asset_id))
             return AssetScope(name=name) if name else scope
         return scope
 
@@ -203,14 +199,19 @@ class StoreBackend(ServerBackend, WorkerBackend):
         return None if text is None else decode_value(text)
 
 
+def _name_query(asset_id: int) -> Any:
+    """The query of the name of Airflow's asset ``asset_id`` (server side only)."""
+    from airflow.models.asset import AssetModel
+    from sqlalchemy import select
+
+    return select(AssetModel.name).where(AssetModel.id == asset_id)
+
+
 def _asset_name(asset_id: int | None, session: Any) -> str:
     """The name of Airflow's asset ``asset_id``, read through ``session`` (or a new one)."""
     if asset_id is None:
         raise InvalidScopeError("an Airflow AssetScope without asset_id, name or uri")
-    from airflow.models.asset import AssetModel
-    from sqlalchemy import select
-
-    query = select(AssetModel.name).where(AssetModel.id == asset_id)
+    query = _name_query(asset_id)
     if session is not None:
         name = session.scalar(query)
     else:
